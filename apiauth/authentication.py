@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import authentication, exceptions
+
+from apiauth.models import ApiToken, TokenUser, hash_key
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Token <key>`, checked against the stored hash."""
+
+    keyword = "Token"
+
+    def authenticate(self, request: Any) -> tuple[TokenUser, ApiToken] | None:
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Invalid token header: use 'Authorization: Token <key>'.")
+        try:
+            key = header[1].decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        token = ApiToken.objects.filter(key_hash=hash_key(key), revoked_at__isnull=True).first()
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        return TokenUser(token), token
+
+    def authenticate_header(self, request: Any) -> str:
+        return self.keyword

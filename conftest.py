@@ -1,0 +1,75 @@
+"""Root fixtures: the built-in models trained once per test session, and API clients."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+from django.core.cache import caches
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # With REDIS_URL set the suite must run against Redis: unreachable is a failure.
+    if os.environ.get("REDIS_URL"):
+        import redis
+
+        redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=5).ping()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        call_command("train_builtin_models", verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _clean_caches():
+    from predictions.cache import shared_cache
+    from registry.selectors import forget_cached_models
+
+    _clear_all_caches()
+    forget_cached_models()
+    shared_cache()._down_until = 0.0
+    yield
+    _clear_all_caches()
+    forget_cached_models()
+
+
+def _clear_all_caches() -> None:
+    caches["memory"].clear()
+    if settings.REDIS_URL:
+        # Only this run's keys: other runs may share the Redis server.
+        caches["default"].delete_pattern("*")
+
+
+@pytest.fixture
+def service_token(db):
+    from apiauth.services import token_create
+
+    _, key = token_create(name="service")
+    return key
+
+
+@pytest.fixture
+def staff_token(db):
+    from apiauth.services import token_create
+
+    _, key = token_create(name="staff", is_staff=True)
+    return key
+
+
+@pytest.fixture
+def api(service_token) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {service_token}")
+    return client
+
+
+@pytest.fixture
+def staff_api(staff_token) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {staff_token}")
+    return client

@@ -1,0 +1,224 @@
+"""Feature schemas: what a model accepts, and the validation of one request's features.
+
+A schema is JSON kept in the registry (`featureSchema`)::
+
+    {"features": [
+        {"name": "company_size", "type": "integer", "min": 1, "max": 1000000},
+        {"name": "industry", "type": "category", "categories": ["Technology", "Other"],
+         "otherCategory": "Other"},
+        {"name": "usage_patterns", "type": "object", "required": false, "default": {}}
+    ]}
+
+Types: integer, number, boolean, category, string, text, number_list, string_list, object.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+SCALAR_TYPES = {"integer", "number", "boolean", "category"}
+TYPES = SCALAR_TYPES | {"string", "text", "number_list", "string_list", "object"}
+MAX_STRING_LENGTH = 10_000
+MAX_LIST_ITEMS = 1_000
+MAX_OBJECT_DEPTH = 4
+MAX_OBJECT_KEYS = 100
+
+
+class FeatureError(ValueError):
+    """One feature is wrong; `code` is machine-readable, the message names the feature."""
+
+    def __init__(self, code: str, feature: str | None, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.feature = feature
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    type: str
+    label: str
+    required: bool
+    default: Any
+    minimum: float | None
+    maximum: float | None
+    categories: tuple[str, ...]
+    other_category: str | None
+    max_length: int
+    min_items: int
+    max_items: int
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> FeatureSpec:
+        return cls(
+            name=raw["name"],
+            type=raw["type"],
+            label=raw.get("label") or raw["name"].replace("_", " ").title(),
+            required=raw.get("required", "default" not in raw),
+            default=raw.get("default"),
+            minimum=raw.get("min"),
+            maximum=raw.get("max"),
+            categories=tuple(raw.get("categories", ())),
+            other_category=raw.get("otherCategory"),
+            max_length=int(raw.get("maxLength", MAX_STRING_LENGTH)),
+            min_items=int(raw.get("minItems", 0)),
+            max_items=int(raw.get("maxItems", MAX_LIST_ITEMS)),
+        )
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.type in SCALAR_TYPES
+
+
+def parse_schema(schema: dict[str, Any] | None) -> list[FeatureSpec]:
+    return [FeatureSpec.from_json(f) for f in (schema or {}).get("features", [])]
+
+
+def check_schema(schema: Any) -> None:
+    """Raise ValueError with a readable message when a registry schema is malformed."""
+    if schema in (None, {}):
+        return
+    if not isinstance(schema, dict) or not isinstance(schema.get("features"), list):
+        raise ValueError('featureSchema must be {"features": [ {name, type, ...}, ... ]}.')
+    seen: set[str] = set()
+    for raw in schema["features"]:
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
+            raise ValueError("Every feature needs a non-empty string 'name'.")
+        name = raw["name"]
+        if name in seen:
+            raise ValueError(f"Feature '{name}' is declared twice.")
+        seen.add(name)
+        if raw.get("type") not in TYPES:
+            raise ValueError(f"Feature '{name}' has type {raw.get('type')!r}; use one of {sorted(TYPES)}.")
+        for bound in ("min", "max"):
+            value = raw.get(bound)
+            if value is not None and (not _is_number(value) or not math.isfinite(value)):
+                raise ValueError(f"Feature '{name}': '{bound}' must be a finite number.")
+        if raw.get("min") is not None and raw.get("max") is not None and raw["min"] > raw["max"]:
+            raise ValueError(f"Feature '{name}': 'min' is greater than 'max'.")
+        if raw["type"] == "category":
+            categories = raw.get("categories")
+            if not isinstance(categories, list) or not categories or not all(isinstance(c, str) for c in categories):
+                raise ValueError(f"Feature '{name}': a category needs a non-empty list of string 'categories'.")
+            other = raw.get("otherCategory")
+            if other is not None and other not in categories:
+                raise ValueError(f"Feature '{name}': 'otherCategory' must be one of its categories.")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_range(spec: FeatureSpec, value: float) -> None:
+    if not math.isfinite(value):
+        raise FeatureError("invalid_value", spec.name, f"Feature '{spec.name}' must be a finite number.")
+    if spec.minimum is not None and value < spec.minimum:
+        raise FeatureError("out_of_range", spec.name, f"Feature '{spec.name}' must be at least {spec.minimum:g} (got {value:g}).")
+    if spec.maximum is not None and value > spec.maximum:
+        raise FeatureError("out_of_range", spec.name, f"Feature '{spec.name}' must be at most {spec.maximum:g} (got {value:g}).")
+
+
+def _type_error(spec: FeatureSpec, expected: str, value: Any) -> FeatureError:
+    return FeatureError(
+        "invalid_type", spec.name, f"Feature '{spec.name}' must be {expected}, not {type(value).__name__}."
+    )
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def clean_value(spec: FeatureSpec, value: Any) -> Any:
+    """Coerce one value to its declared type or raise FeatureError."""
+    kind = spec.type
+    if kind == "integer":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _type_error(spec, "an integer", value)
+        _check_range(spec, value)
+        return value
+    if kind == "number":
+        if not _is_number(value):
+            raise _type_error(spec, "a number", value)
+        _check_range(spec, float(value))
+        return float(value)
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise _type_error(spec, "true or false", value)
+        return value
+    if kind == "category":
+        if not isinstance(value, str):
+            raise _type_error(spec, "a string", value)
+        if len(value) > spec.max_length:
+            raise FeatureError("too_long", spec.name, f"Feature '{spec.name}' is longer than {spec.max_length} characters.")
+        for category in spec.categories:
+            if category.lower() == value.strip().lower():
+                return category
+        if spec.other_category is not None:
+            return spec.other_category
+        raise FeatureError(
+            "invalid_value", spec.name, f"Feature '{spec.name}' must be one of {', '.join(spec.categories)}."
+        )
+    if kind in ("string", "text"):
+        if not isinstance(value, str):
+            raise _type_error(spec, "a string", value)
+        if len(value) > spec.max_length:
+            raise FeatureError("too_long", spec.name, f"Feature '{spec.name}' is longer than {spec.max_length} characters.")
+        return value
+    if kind in ("number_list", "string_list"):
+        if not isinstance(value, list):
+            raise _type_error(spec, "a list", value)
+        if not spec.min_items <= len(value) <= spec.max_items:
+            raise FeatureError(
+                "invalid_length", spec.name,
+                f"Feature '{spec.name}' must have between {spec.min_items} and {spec.max_items} items (got {len(value)}).",
+            )
+        if kind == "number_list":
+            if not all(_is_number(v) for v in value):
+                raise FeatureError("invalid_type", spec.name, f"Feature '{spec.name}' must be a list of numbers.")
+            for v in value:
+                _check_range(spec, float(v))
+            return [float(v) for v in value]
+        if not all(isinstance(v, str) and len(v) <= 200 for v in value):
+            raise FeatureError("invalid_type", spec.name, f"Feature '{spec.name}' must be a list of short strings.")
+        return list(value)
+    if kind == "object":
+        if not isinstance(value, dict):
+            raise _type_error(spec, "an object", value)
+        if len(value) > MAX_OBJECT_KEYS or _depth(value) > MAX_OBJECT_DEPTH:
+            raise FeatureError(
+                "too_complex", spec.name,
+                f"Feature '{spec.name}' may have at most {MAX_OBJECT_KEYS} keys and {MAX_OBJECT_DEPTH} levels.",
+            )
+        return value
+    raise FeatureError("invalid_schema", spec.name, f"Feature '{spec.name}' has an unknown type {kind!r}.")
+
+
+def validate_features(specs: list[FeatureSpec], features: Any) -> dict[str, Any]:
+    """Return the cleaned features, or raise FeatureError naming the first offending one."""
+    if not isinstance(features, dict):
+        raise FeatureError("invalid_features", None, "'features' must be a JSON object.")
+    known = {spec.name for spec in specs}
+    unknown = sorted(set(features) - known)
+    if unknown:
+        raise FeatureError(
+            "unknown_feature", unknown[0],
+            f"Unknown feature '{unknown[0]}'; this model accepts: {', '.join(sorted(known))}.",
+        )
+    cleaned: dict[str, Any] = {}
+    for spec in specs:
+        if spec.name not in features or features[spec.name] is None:
+            if spec.required:
+                raise FeatureError("missing_feature", spec.name, f"Missing required feature '{spec.name}'.")
+            cleaned[spec.name] = spec.default
+            continue
+        cleaned[spec.name] = clean_value(spec, features[spec.name])
+    return cleaned

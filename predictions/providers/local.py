@@ -1,0 +1,54 @@
+"""The `local` provider: built-in and user-trained models, run in process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from ml.base import Prediction, Predictor
+from predictions.providers.base import HealthResult, Provider
+from registry.crypto import artifact_key
+from registry.selectors import artifact_latest, artifact_latest_meta
+
+
+class LocalProvider(Provider):
+    name = "local"
+
+    def __init__(self) -> None:
+        # (model id, version, revision) -> predictor; loaded once per process per version.
+        self._loaded: dict[tuple[str, str, int], Predictor] = {}
+        self._lock = threading.Lock()
+
+    def predictor(self, model: Any) -> Predictor:
+        key = (model.pk, model.version, model.revision)
+        predictor = self._loaded.get(key)
+        if predictor is None:
+            with self._lock:
+                predictor = self._loaded.get(key)
+                if predictor is None:
+                    predictor = self._load(model)
+                    self._loaded = {k: v for k, v in self._loaded.items() if k[0] != model.pk}
+                    self._loaded[key] = predictor
+        return predictor
+
+    def _load(self, model: Any) -> Predictor:
+        from hotcrm_ai.errors import NotSupported
+        from ml import artifacts
+
+        artifact = artifact_latest(model)
+        if artifact is None:
+            raise NotSupported(
+                f"Model '{model.pk}' version {model.version} has no trained artifact; "
+                "run `python manage.py train_builtin_models`.",
+                code="model_not_trained",
+            )
+        return artifacts.loads(bytes(artifact.blob), artifact_key())
+
+    def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
+        return self.predictor(model).predict_batch(rows)
+
+    def health_check(self, model: Any) -> HealthResult:
+        started = time.perf_counter()
+        ok = artifact_latest_meta(model) is not None
+        return HealthResult(ok, (time.perf_counter() - started) * 1000, "" if ok else "no trained artifact")

@@ -1,0 +1,229 @@
+"""The prediction pipeline. `predict` and `predict_batch` read top to bottom:
+resolve model -> choose arm -> validate -> cache lookup -> provider call -> response ->
+cache store -> record (log and metric)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from hotcrm_ai.errors import ApplicationError, Conflict, InvalidInput, ProviderFailed
+from ml.base import Prediction
+from ml.schema import FeatureError, parse_schema, validate_features
+from monitoring.services import MetricRecord, metrics_record
+from predictions.cache import shared_cache
+from predictions.models import PredictionLog
+from predictions.providers import provider_for
+from predictions.routing import Route, choose_arm
+from registry.models import MLModel
+from registry.selectors import model_get
+
+logger = logging.getLogger(__name__)
+LABEL_KEYS = ("class", "risk", "sentiment")
+
+
+@dataclass
+class Answer:
+    """One row's way through the pipeline."""
+
+    route: Route
+    features: dict[str, Any]
+    cache_key: str = ""
+    prediction: Prediction | None = None
+    cached: bool = False
+    prediction_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def predict(
+    *, model_id: str, features: Any, context: dict[str, Any] | None = None,
+    use_cache: bool = True, forced_arm: str | None = None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    requested = resolve_model(model_id)
+    route = choose_arm(requested, context, forced_arm)
+    answer = Answer(route, validate(route.model, features))
+    cache_lookup([answer], use_cache)
+    invoke_provider(requested, [answer], started)
+    elapsed = _ms(started)
+    cache_store([answer], use_cache)
+    record(requested, [answer], context, elapsed)
+    return response(requested, answer, elapsed)
+
+
+def predict_batch(*, model_id: str, rows: Any, use_cache: bool = True) -> list[dict[str, Any]]:
+    started = time.perf_counter()
+    requested = resolve_model(model_id)
+    rows = _batch_rows(rows)
+    answers = []
+    for index, features in enumerate(rows):
+        route = choose_arm(requested, None)
+        answers.append(Answer(route, validate(route.model, features, row=index)))
+    cache_lookup(answers, use_cache)
+    invoke_provider(requested, answers, started)
+    elapsed = _ms(started)
+    cache_store(answers, use_cache)
+    record(requested, answers, None, elapsed)
+    return [response(requested, a, elapsed) for a in answers]
+
+
+# --- steps ------------------------------------------------------------------------------
+
+def resolve_model(model_id: Any) -> MLModel:
+    if not isinstance(model_id, str) or not model_id:
+        raise InvalidInput("'modelId' must be a non-empty string.", code="invalid_model_id")
+    model = model_get(model_id)
+    if not model.is_active:
+        raise Conflict(f"Model '{model_id}' is {model.status}, not active.", code="model_not_active")
+    return model
+
+
+def validate(model: MLModel, features: Any, *, row: int | None = None) -> dict[str, Any]:
+    try:
+        return validate_features(parse_schema(model.feature_schema), features)
+    except FeatureError as exc:
+        where = f"features[{row}]: " if row is not None else ""
+        extra = {"feature": exc.feature} if exc.feature else {}
+        if row is not None:
+            extra["row"] = row
+        raise InvalidInput(where + exc.message, code=exc.code, extra=extra) from None
+
+
+def cache_key(model: MLModel, features: dict[str, Any]) -> str:
+    canonical = json.dumps(features, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return f"pred:{model.pk}:{model.version}:{model.revision}:{digest}"
+
+
+def cache_lookup(answers: list[Answer], use_cache: bool) -> None:
+    wanted = [a for a in answers if use_cache and a.route.model.cache_ttl > 0]
+    for a in wanted:
+        a.cache_key = cache_key(a.route.model, a.features)
+    found = shared_cache().get_many(list({a.cache_key for a in wanted}))
+    for a in wanted:
+        hit = found.get(a.cache_key)
+        if hit is not None:
+            a.prediction = Prediction(hit["prediction"], hit["confidence"])
+            a.cached = True
+
+
+def invoke_provider(requested: MLModel, answers: list[Answer], started: float) -> None:
+    """Send each answering model its uncached rows in one batch call."""
+    by_model: dict[str, list[Answer]] = {}
+    for a in answers:
+        if a.prediction is None:
+            by_model.setdefault(a.route.model.pk, []).append(a)
+    for group in by_model.values():
+        model = group[0].route.model
+        try:
+            results = provider_for(model).predict_batch(model, [a.features for a in group])
+        except ApplicationError as exc:
+            _record_failure(model, group, exc, started)
+            raise
+        except Exception as exc:
+            logger.exception("Model %s failed", model.pk)
+            _record_failure(model, group, exc, started)
+            raise ProviderFailed(f"Model '{model.pk}' failed to answer.") from None
+        for a, result in zip(group, results, strict=True):
+            a.prediction = result
+
+
+def cache_store(answers: list[Answer], use_cache: bool) -> None:
+    fresh: dict[int, dict[str, Any]] = {}
+    for a in answers:
+        if use_cache and not a.cached and a.cache_key and a.prediction is not None:
+            ttl = a.route.model.cache_ttl
+            fresh.setdefault(ttl, {})[a.cache_key] = {
+                "prediction": a.prediction.value, "confidence": a.prediction.confidence,
+            }
+    for ttl, mapping in fresh.items():
+        shared_cache().set_many(mapping, ttl)
+
+
+def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | None, elapsed: float) -> None:
+    now = timezone.now()
+    context = context or {}
+    logs, metrics = [], []
+    for a in answers:
+        model, value = a.route.model, a.prediction.value
+        logs.append(PredictionLog(
+            id=a.prediction_id, model_id=model.pk, model_version=model.version,
+            requested_model_id=requested.pk, ab_arm=a.route.arm or "", provider=model.provider,
+            features=a.features, prediction=value, label=_label(value),
+            confidence=a.prediction.confidence, cached=a.cached, created_at=now,
+            user_id=str(context.get("userId") or "")[:200],
+            object_type=str(context.get("objectType") or "")[:100],
+            object_id=str(context.get("objectId") or "")[:200],
+        ))
+        metrics.append(MetricRecord(
+            model_id=model.pk, model_version=model.version, timestamp=now, latency_ms=elapsed,
+            confidence=a.prediction.confidence, cached=a.cached, success=True,
+            provider=model.provider, ab_arm=a.route.arm or "",
+        ))
+    try:
+        PredictionLog.objects.bulk_create(logs)
+    except Exception:
+        logger.exception("Could not log %d prediction(s)", len(logs))
+    metrics_record(metrics)
+
+
+def response(requested: MLModel, a: Answer, elapsed: float) -> dict[str, Any]:
+    model = a.route.model
+    return {
+        "prediction": a.prediction.value,
+        "confidence": a.prediction.confidence,
+        "modelId": model.pk,
+        "modelVersion": model.version,
+        "processingTime": round(elapsed, 3),
+        "cached": a.cached,
+        "metadata": {
+            "predictionId": a.prediction_id,
+            "requestedModelId": requested.pk,
+            "abTestArm": a.route.arm,
+            "provider": model.provider,
+        },
+    }
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+def _batch_rows(rows: Any) -> list[Any]:
+    limit = settings.HOTCRM["BATCH_LIMIT"]
+    if not isinstance(rows, list) or not rows:
+        raise InvalidInput("'features' must be a non-empty list of feature objects.", code="invalid_batch")
+    if len(rows) > limit:
+        raise InvalidInput(f"A batch may hold at most {limit} rows (got {len(rows)}).", code="batch_too_large")
+    return rows
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, dict):
+        for key in LABEL_KEYS:
+            if isinstance(value.get(key), str):
+                return value[key][:50]
+    return ""
+
+
+def _record_failure(model: MLModel, group: list[Answer], exc: Exception, started: float) -> None:
+    now = timezone.now()
+    code = getattr(exc, "code", "provider_failed")
+    message = getattr(exc, "message", type(exc).__name__)
+    metrics_record([
+        MetricRecord(
+            model_id=model.pk, model_version=model.version, timestamp=now, latency_ms=_ms(started),
+            confidence=None, cached=False, success=False, provider=model.provider,
+            ab_arm=a.route.arm or "", error=str(message)[:500], error_code=str(code)[:50],
+        )
+        for a in group
+    ])
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apiauth.permissions import ReadOrStaffWrite
+from hotcrm_ai.errors import Conflict, NotFound
+from registry import selectors, services
+from registry.serializers import ModelSerializer
+
+
+def _as_drf(exc: DjangoValidationError) -> serializers.ValidationError:
+    camel = {"feature_schema": "featureSchema", "ab_champion": "abTest.championModelId",
+             "provider_config": "providerConfig", "cache_ttl": "cacheTtl",
+             "ab_traffic_percentage": "abTest.trafficPercentage", "fallback_model": "fallbackModelId",
+             "health_thresholds": "healthThresholds"}
+    if hasattr(exc, "message_dict"):
+        return serializers.ValidationError({camel.get(k, k): v for k, v in exc.message_dict.items()})
+    return serializers.ValidationError(exc.messages)
+
+
+class ModelListApi(APIView):
+    permission_classes = [ReadOrStaffWrite]
+
+    @extend_schema(responses=ModelSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        from rest_framework.pagination import PageNumberPagination
+
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(selectors.model_list(), request, view=self)
+        return paginator.get_paginated_response(ModelSerializer(page, many=True).data)
+
+    @extend_schema(request=ModelSerializer, responses={201: ModelSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = ModelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields, credentials = serializer.to_model_fields()
+        if selectors.model_list().filter(pk=fields["id"]).exists():
+            raise Conflict(f"A model '{fields['id']}' is already registered.", code="model_exists")
+        try:
+            model = services.model_register(data=fields, credentials=credentials)
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
+        return Response(ModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class ModelDetailApi(APIView):
+    permission_classes = [ReadOrStaffWrite]
+
+    @extend_schema(responses=ModelSerializer)
+    def get(self, request: Request, model_id: str) -> Response:
+        return Response(ModelSerializer(_fresh(model_id)).data)
+
+    @extend_schema(request=ModelSerializer, responses=ModelSerializer)
+    def patch(self, request: Request, model_id: str) -> Response:
+        model = _fresh(model_id)
+        serializer = ModelSerializer(model, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        fields, credentials = serializer.to_model_fields()
+        if fields.get("id", model.id) != model.id:
+            raise serializers.ValidationError({"id": "A model's id cannot be changed."})
+        fields.pop("id", None)
+        try:
+            model = services.model_update(model=model, data=fields, credentials=credentials)
+        except DjangoValidationError as exc:
+            raise _as_drf(exc) from exc
+        return Response(ModelSerializer(model).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, model_id: str) -> Response:
+        model = _fresh(model_id)
+        try:
+            services.model_delete(model=model)
+        except ProtectedError:
+            raise Conflict(
+                f"'{model_id}' is the champion of an A/B test; end that test first.", code="model_in_use"
+            ) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _fresh(model_id: str):
+    """The row itself, not the per-process cached copy: writes start from what is stored."""
+    model = selectors.model_list().filter(pk=model_id).first()
+    if model is None:
+        raise NotFound(f"No model '{model_id}' is registered.", code="model_not_found")
+    return model

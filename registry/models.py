@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from ml.schema import check_schema
+
+
+class ModelType(models.TextChoices):
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+    NLP = "nlp"
+    FORECASTING = "forecasting"
+    RECOMMENDATION = "recommendation"
+
+
+class ModelStatus(models.TextChoices):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    TESTING = "testing"
+    DEPRECATED = "deprecated"
+    TRAINING = "training"
+
+
+class Provider(models.TextChoices):
+    LOCAL = "local"
+    AWS_SAGEMAKER = "aws-sagemaker"
+    AZURE_ML = "azure-ml"
+    OPENAI = "openai"
+    CUSTOM = "custom"
+
+
+class AbMode(models.TextChoices):
+    SPLIT = "split", "Split traffic"
+    SHADOW = "shadow", "Shadow (champion answers, challenger runs on a sample)"
+
+
+class MLModel(models.Model):
+    """A registered model. With A/B enabled it is the challenger of `ab_champion`."""
+
+    id = models.SlugField(primary_key=True, max_length=100)
+    name = models.CharField(max_length=200)
+    version = models.CharField(max_length=50)
+    type = models.CharField(max_length=20, choices=ModelType.choices)
+    provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.LOCAL)
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=ModelStatus.choices, default=ModelStatus.ACTIVE)
+    # Endpoint and non-secret settings; credentials live encrypted in `credentials_encrypted`.
+    provider_config = models.JSONField(default=dict, blank=True)
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    ab_enabled = models.BooleanField("A/B test enabled", default=False)
+    ab_traffic_percentage = models.FloatField(
+        "traffic to this model (%)", default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    ab_champion = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="challengers",
+        verbose_name="champion",
+    )
+    ab_mode = models.CharField("A/B mode", max_length=10, choices=AbMode.choices, default=AbMode.SPLIT)
+    fallback_model = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Answers instead when this model's provider fails; the response says so.",
+    )
+    metrics = models.JSONField(default=dict, blank=True, help_text="Measured on held-out data.")
+    feature_schema = models.JSONField(default=dict, blank=True)
+    cache_ttl = models.PositiveIntegerField(default=300, help_text="Seconds; 0 turns caching off.")
+    health_thresholds = models.JSONField(default=dict, blank=True)
+    # Bumped by every change that may change answers, so cached answers become unreachable.
+    revision = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "model"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ab_traffic_percentage__gte=0) & Q(ab_traffic_percentage__lte=100),
+                name="ab_traffic_between_0_and_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(ab_champion__isnull=True) | ~Q(ab_champion=F("id")),
+                name="ab_champion_is_not_itself",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ModelStatus.values), name="status_is_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(provider__in=Provider.values), name="provider_is_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.version})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == ModelStatus.ACTIVE
+
+    @property
+    def ab_test(self) -> dict | None:
+        if not self.ab_champion_id and not self.ab_enabled:
+            return None
+        return {
+            "enabled": self.ab_enabled,
+            "trafficPercentage": self.ab_traffic_percentage,
+            "championModelId": self.ab_champion_id,
+            "mode": self.ab_mode,
+        }
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        try:
+            check_schema(self.feature_schema)
+        except ValueError as exc:
+            errors["feature_schema"] = str(exc)
+        if not isinstance(self.provider_config, dict):
+            errors["provider_config"] = "providerConfig must be an object."
+        if not isinstance(self.health_thresholds, dict):
+            errors["health_thresholds"] = "healthThresholds must be an object."
+        errors |= self._ab_errors()
+        if self.fallback_model_id and self.fallback_model_id == self.pk:
+            errors["fallback_model"] = "A model cannot be its own fallback."
+        if errors:
+            raise ValidationError(errors)
+
+    def _ab_errors(self) -> dict[str, str]:
+        champion = self.ab_champion
+        if champion is None:
+            return {"ab_champion": "An enabled A/B test needs a champion model."} if self.ab_enabled else {}
+        if champion.pk == self.pk:
+            return {"ab_champion": "A model cannot be its own champion."}
+        if champion.status != ModelStatus.ACTIVE:
+            return {"ab_champion": f"The champion '{champion.pk}' is {champion.status}, not active."}
+        if champion.ab_enabled:
+            return {"ab_champion": f"The champion '{champion.pk}' is itself the challenger of an A/B test."}
+        if champion.type != self.type:
+            return {"ab_champion": f"The champion '{champion.pk}' is a {champion.type} model, not {self.type}."}
+        return {}
+
+
+class ModelArtifact(models.Model):
+    """A fitted in-process model, signed by our own training code; kept in the database so
+    every app-server process and machine serves the same one."""
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="artifacts")
+    version = models.CharField(max_length=50)
+    blob = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    training_rows = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        get_latest_by = "created_at"
+        indexes = [models.Index(fields=["model", "version", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}@{self.version} {self.sha256[:12]}"

@@ -1,0 +1,63 @@
+"""Registry reads. Model rows are cached per process and dropped as soon as the shared
+registry generation (bumped by every registry write) moves on."""
+
+from __future__ import annotations
+
+import time
+
+from hotcrm_ai.errors import NotFound
+from registry.models import MLModel, ModelArtifact
+
+GENERATION_KEY = "registry:generation"
+# Even if the shared cache is the per-process memory cache, another process's write is seen
+# within this many seconds.
+_MAX_AGE = 2.0
+_models: dict[str, tuple[MLModel, int, float]] = {}
+
+
+def registry_generation() -> int:
+    from predictions.cache import shared_cache
+
+    return shared_cache().get_or_default(GENERATION_KEY, 0)
+
+
+def model_get(model_id: str) -> MLModel:
+    generation = registry_generation()
+    hit = _models.get(model_id)
+    now = time.monotonic()
+    if hit and hit[1] == generation and now - hit[2] < _MAX_AGE:
+        return hit[0]
+    model = MLModel.objects.select_related("ab_champion").filter(pk=model_id).first()
+    if model is None:
+        _models.pop(model_id, None)
+        raise NotFound(f"No model '{model_id}' is registered.", code="model_not_found")
+    _models[model_id] = (model, generation, now)
+    return model
+
+
+def forget_cached_models() -> None:
+    _models.clear()
+
+
+def model_list():
+    return MLModel.objects.select_related("ab_champion").order_by("id")
+
+
+def artifact_latest(model: MLModel) -> ModelArtifact | None:
+    return (
+        ModelArtifact.objects.filter(model_id=model.pk, version=model.version)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def artifact_latest_meta(model: MLModel) -> tuple[int, str] | None:
+    row = (
+        ModelArtifact.objects.filter(model_id=model.pk, version=model.version)
+        .order_by("-created_at", "-id")
+        .values_list("id", "sha256")
+        .first()
+    )
+    return row
+
+

@@ -1,0 +1,167 @@
+"""Registry writes. Each one validates, saves, bumps the model's revision when answers may
+change, and tells every process that the registry changed."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+from predictions.cache import shared_cache
+from registry.crypto import artifact_key, encrypt_credentials
+from registry.models import MLModel, ModelArtifact, ModelStatus, Provider
+from registry.selectors import GENERATION_KEY, artifact_latest_meta
+
+if TYPE_CHECKING:
+    from ml.builtin.training import TrainingResult
+
+Progress = Callable[[int, int, str], None]
+
+# Fields whose change can change a model's answers: the cache must not serve old ones.
+ANSWER_FIELDS = {"version", "provider", "provider_config", "feature_schema", "credentials_encrypted"}
+
+
+def registry_changed() -> None:
+    shared_cache().incr(GENERATION_KEY)
+
+
+def _save(model: MLModel, *, bump: bool) -> MLModel:
+    if bump and model.pk and MLModel.objects.filter(pk=model.pk).exists():
+        model.revision += 1
+    model.full_clean()
+    model.save()
+    transaction.on_commit(registry_changed)
+    return model
+
+
+@transaction.atomic
+def model_register(*, data: dict[str, Any], credentials: dict[str, Any] | None = None) -> MLModel:
+    model = MLModel(**data)
+    model.credentials_encrypted = encrypt_credentials(credentials or {})
+    model.full_clean(validate_unique=True)
+    model.save(force_insert=True)
+    transaction.on_commit(registry_changed)
+    return model
+
+
+@transaction.atomic
+def model_update(
+    *, model: MLModel, data: dict[str, Any], credentials: dict[str, Any] | None = None
+) -> MLModel:
+    """Apply `data` (model field names); `credentials=None` keeps the stored ones."""
+    changed = set()
+    for field, value in data.items():
+        if getattr(model, field) != value:
+            setattr(model, field, value)
+            changed.add(field)
+    if credentials is not None:
+        model.credentials_encrypted = encrypt_credentials(credentials)
+        changed.add("credentials_encrypted")
+    return _save(model, bump=bool(changed & ANSWER_FIELDS))
+
+
+@transaction.atomic
+def model_delete(*, model: MLModel) -> None:
+    model.delete()
+    transaction.on_commit(registry_changed)
+
+
+def artifact_store(*, model: MLModel, result: TrainingResult) -> ModelArtifact:
+    from ml import artifacts
+
+    blob = artifacts.dumps(result.predictor, artifact_key())
+    artifact = ModelArtifact.objects.create(
+        model=model, version=model.version, blob=blob,
+        sha256=hashlib.sha256(blob).hexdigest(), training_rows=result.training_rows,
+    )
+    return artifact
+
+
+@transaction.atomic
+def builtin_model_train(*, model_id: str, progress: Progress | None = None) -> MLModel:
+    """Train one built-in model and register (or refresh) it with its measured metrics."""
+    from ml.builtin.training import CATALOG, train_builtin  # training libraries load only here
+
+    spec = CATALOG[model_id]
+    result = train_builtin(model_id, progress=progress)
+    model = MLModel.objects.filter(pk=model_id).first()
+    fields = {
+        "name": spec.name, "version": spec.version, "type": spec.type, "provider": Provider.LOCAL,
+        "description": result.description, "feature_schema": result.feature_schema,
+        "metrics": result.metrics,
+    }
+    if model is None:
+        model = MLModel(id=model_id, status=ModelStatus.ACTIVE, **fields)
+        model.full_clean()
+        model.save(force_insert=True)
+    else:
+        for field, value in fields.items():
+            setattr(model, field, value)
+        _save(model, bump=True)
+    artifact_store(model=model, result=result)
+    transaction.on_commit(registry_changed)
+    return model
+
+
+def builtin_ab_settings_apply() -> None:
+    """The source documents' example: lead-scoring-v2 challenges v1 with 20% of traffic."""
+    challenger = MLModel.objects.filter(pk="lead-scoring-v2").first()
+    champion = MLModel.objects.filter(pk="lead-scoring-v1").first()
+    if challenger and champion and challenger.ab_champion_id is None:
+        model_update(
+            model=challenger,
+            data={"ab_enabled": True, "ab_traffic_percentage": 20.0, "ab_champion": champion},
+        )
+
+
+def builtin_models_missing() -> list[str]:
+    from ml.builtin.training import CATALOG
+
+    missing = []
+    for model_id in CATALOG:
+        model = MLModel.objects.filter(pk=model_id).first()
+        if model is None or artifact_latest_meta(model) is None:
+            missing.append(model_id)
+    return missing
+
+
+def _next_id(base_id: str) -> str:
+    n = 1
+    while MLModel.objects.filter(pk=f"{base_id}-csv{n}").exists():
+        n += 1
+    return f"{base_id}-csv{n}"
+
+
+def _bump_version(version: str, n: int) -> str:
+    match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", version)
+    if not match:
+        return f"{version}-csv{n}"
+    major, minor, _ = (int(g) for g in match.groups())
+    return f"{major}.{minor + n}.0"
+
+
+@transaction.atomic
+def model_train_from_csv(*, base_model_id: str, path: str) -> MLModel:
+    """Retrain a built-in model on a user's CSV; registered as a new model in `testing`."""
+    from ml.builtin.training import CATALOG, train_from_csv
+
+    base = MLModel.objects.filter(pk=base_model_id).first()
+    if base is None or base_model_id not in CATALOG:
+        raise ValueError(f"'{base_model_id}' is not a built-in model that can be retrained.")
+    result = train_from_csv(base_model_id, path)
+    new_id = _next_id(base_model_id)
+    model = MLModel(
+        id=new_id, name=f"{base.name} (retrained from CSV)",
+        version=_bump_version(base.version, int(new_id.rsplit("csv", 1)[1])),
+        type=base.type, provider=Provider.LOCAL, status=ModelStatus.TESTING,
+        description=result.description, feature_schema=result.feature_schema,
+        metrics=result.metrics, cache_ttl=base.cache_ttl,
+    )
+    model.full_clean()
+    model.save(force_insert=True)
+    artifact_store(model=model, result=result)
+    transaction.on_commit(registry_changed)
+    return model
