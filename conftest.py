@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.cache import caches
 from django.core.management import call_command
 from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -19,10 +23,31 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=5).ping()
 
 
+def _builtin_fixture_path() -> Path:
+    """Trained built-in models are kept between test runs, keyed by the code that trains them."""
+    digest = hashlib.sha256(settings.SECRET_KEY.encode())
+    for source in sorted([*ROOT.glob("ml/**/*.py"), *ROOT.glob("ml/data/*"), ROOT / "registry/services.py"]):
+        digest.update(source.read_bytes())
+    return Path(settings.VAR_DIR) / "test-cache" / f"builtin-{digest.hexdigest()[:16]}.json"
+
+
+def install_builtin_models() -> None:
+    """Register the trained built-in models in the current (test) database."""
+    path = _builtin_fixture_path()
+    if path.exists():
+        call_command("loaddata", str(path), verbosity=0)
+        return
+    call_command("train_builtin_models", verbosity=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    call_command("dumpdata", "registry.MLModel", "registry.ModelArtifact", output=str(tmp), verbosity=0)
+    tmp.replace(path)
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
-        call_command("train_builtin_models", verbosity=0)
+        install_builtin_models()
 
 
 @pytest.fixture(autouse=True)

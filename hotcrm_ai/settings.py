@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "registry",
     "predictions",
     "monitoring",
+    "explanations",
+    "reporting",
 ]
 
 MIDDLEWARE = [

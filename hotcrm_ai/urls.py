@@ -5,6 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 api_v1 = [
     path("", include("registry.urls")),
     path("", include("predictions.urls")),
+    path("", include("explanations.urls")),
+    path("", include("monitoring.api_urls")),
+    path("", include("reporting.urls")),
 ]
 
 urlpatterns = [
@@ -12,6 +15,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
+    path("", include("monitoring.urls")),
 ]
 
 handler404 = "hotcrm_ai.errors.json_404"

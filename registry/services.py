@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from ml import artifacts
 from predictions.cache import shared_cache
 from registry.crypto import artifact_key, encrypt_credentials
 from registry.models import MLModel, ModelArtifact, ModelStatus, Provider
@@ -70,8 +71,6 @@ def model_delete(*, model: MLModel) -> None:
 
 
 def artifact_store(*, model: MLModel, result: TrainingResult) -> ModelArtifact:
-    from ml import artifacts
-
     blob = artifacts.dumps(result.predictor, artifact_key())
     artifact = ModelArtifact.objects.create(
         model=model, version=model.version, blob=blob,

@@ -6,6 +6,7 @@ import threading
 import time
 from typing import Any
 
+from ml import artifacts
 from ml.base import Prediction, Predictor
 from predictions.providers.base import HealthResult, Provider
 from registry.crypto import artifact_key
@@ -34,7 +35,6 @@ class LocalProvider(Provider):
 
     def _load(self, model: Any) -> Predictor:
         from hotcrm_ai.errors import NotSupported
-        from ml import artifacts
 
         artifact = artifact_latest(model)
         if artifact is None:

@@ -1,0 +1,3 @@
+"""API routes of the explanations app."""
+
+urlpatterns: list = []

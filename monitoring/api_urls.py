@@ -1,0 +1,3 @@
+"""API routes of monitoring under /api/v1/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Routes of monitoring outside the API: /healthz, /metrics, /dashboard/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""API routes of the reporting app."""
+
+urlpatterns: list = []
