@@ -3,9 +3,9 @@ from __future__ import annotations
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from ml.builtin.training import CATALOG
 from tqdm import tqdm
 
+from ml.builtin.training import CATALOG
 from registry.services import (
     builtin_ab_settings_apply,
     builtin_model_train,
