@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from hotcrm_ai import generations
 from ml import artifacts
-from predictions.cache import shared_cache
 from registry.crypto import artifact_key, encrypt_credentials
 from registry.models import MLModel, ModelArtifact, ModelStatus, Provider
 from registry.selectors import GENERATION_KEY, artifact_latest_meta
@@ -26,7 +26,7 @@ ANSWER_FIELDS = {"version", "provider", "provider_config", "feature_schema", "cr
 
 
 def registry_changed() -> None:
-    shared_cache().incr(GENERATION_KEY)
+    generations.bump(GENERATION_KEY)
 
 
 def _save(model: MLModel, *, bump: bool) -> MLModel:
