@@ -70,7 +70,7 @@ def plain_prediction_request(data: Any) -> dict[str, Any] | None:
         return None
     use_cache = data.get("useCache", True)
     arm = data.get("abArm")
-    if not isinstance(use_cache, bool) or arm not in (None, "challenger", "champion"):
+    if not isinstance(use_cache, bool) or ("abArm" in data and arm not in ("challenger", "champion")):
         return None
     out = {"modelId": model_id, "features": features, "useCache": use_cache}
     if arm is not None:
