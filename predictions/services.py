@@ -1,6 +1,6 @@
 """The prediction pipeline. `predict` and `predict_batch` read top to bottom:
 resolve model -> choose arm -> validate -> cache lookup -> provider call -> response ->
-cache store -> record (log and metric)."""
+cache store -> record (log and metric) -> shadow run of a challenger (after the response)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from predictions.cache import shared_cache
 from predictions.models import PredictionLog
 from predictions.providers import provider_for
 from predictions.routing import Route, choose_arm
+from predictions.shadow import shadow_schedule
 from registry.models import MLModel
 from registry.selectors import model_get
 
@@ -55,6 +56,7 @@ def predict(
     elapsed = _ms(started)
     cache_store([answer], use_cache)
     record(requested, [answer], context, elapsed)
+    shadow_schedule(requested, [answer], [features], context)
     return response(requested, answer, elapsed)
 
 
@@ -71,6 +73,7 @@ def predict_batch(*, model_id: str, rows: Any, use_cache: bool = True) -> list[d
     elapsed = _ms(started)
     cache_store(answers, use_cache)
     record(requested, answers, None, elapsed)
+    shadow_schedule(requested, answers, rows, None)
     return [response(requested, a, elapsed) for a in answers]
 
 
