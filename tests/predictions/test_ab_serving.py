@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test.client import RequestFactory
 
 from monitoring.models import Metric
@@ -91,10 +93,17 @@ def test_it_runs_the_shadow_after_the_response_is_handed_back():
         "/api/v1/predictions/", {"modelId": "lead-scoring-v2", "features": LEAD},
         content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}",
     )
-    response = WSGIHandler()(request.environ, lambda status, headers: None)
-    assert response.status_code == 200
-    assert not PredictionLog.objects.filter(shadow=True).exists()
-    response.close()  # what the WSGI server does once the body is sent
+    # As Django's test client does: the test's database connection must survive the request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        response = WSGIHandler()(request.environ, lambda status, headers: None)
+        assert response.status_code == 200
+        assert not PredictionLog.objects.filter(shadow=True).exists()
+        response.close()  # what the WSGI server does once the body is sent
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     assert PredictionLog.objects.filter(shadow=True, model_id="lead-scoring-v2").count() == 1
 
 
