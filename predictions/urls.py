@@ -6,6 +6,7 @@ from predictions.apis import (
     PredictionApi,
     PredictionFeedbackApi,
 )
+from predictions.cache_apis import CacheApi, CacheStatsApi
 
 urlpatterns = [
     path("predictions/", PredictionApi.as_view(), name="prediction"),
@@ -13,4 +14,6 @@ urlpatterns = [
     path("predictions/<uuid:prediction_id>/feedback/", PredictionFeedbackApi.as_view(),
          name="prediction-feedback"),
     path("models/<str:model_id>/ab-test/", AbTestReportApi.as_view(), name="model-ab-test"),
+    path("cache/", CacheApi.as_view(), name="cache"),
+    path("cache/stats/", CacheStatsApi.as_view(), name="cache-stats"),
 ]
