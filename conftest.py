@@ -59,7 +59,7 @@ def _clean_caches():
     _clear_all_caches()
     forget_cached_models()
     forget_cached_tokens()
-    shared_cache()._down_until = 0.0
+    shared_cache().reset()
     yield
     _clear_all_caches()
     forget_cached_models()
