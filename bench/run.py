@@ -125,7 +125,23 @@ class Server:
                 self.proc.wait()
 
 
-def start_server(name: str, argv: list[str], env: dict[str, str], port: int) -> Server:
+def wait_for_workers(server: Server, workers: int, timeout: float = 180) -> None:
+    """The port opens before the workers have loaded the application: wait until as many
+    requests in a row as there are workers get an HTTP answer (any status)."""
+    deadline = time.monotonic() + timeout
+    answered = 0
+    while answered < 2 * workers:
+        if time.monotonic() > deadline or server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name} does not answer HTTP")
+        try:
+            get(f"{server.url}/ping", timeout=30)
+            answered += 1
+        except OSError:
+            answered = 0
+            time.sleep(0.2)
+
+
+def start_server(name: str, argv: list[str], env: dict[str, str], port: int, workers: int) -> Server:
     log = WORK / f"{name}.log"
     handle = log.open("w")
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
@@ -133,6 +149,7 @@ def start_server(name: str, argv: list[str], env: dict[str, str], port: int) -> 
     server = Server(name, port, proc, log)
     try:
         wait_for_port(port, proc, timeout=180)
+        wait_for_workers(server, workers)
     except RuntimeError:
         server.stop()
         raise RuntimeError(f"{name} did not start; see {log}:\n{log.read_text()[-3000:]}") from None
@@ -144,7 +161,7 @@ def gunicorn(name: str, settings: str, env: dict[str, str], workers: int) -> Ser
     env = env | {"DJANGO_SETTINGS_MODULE": settings}
     argv = [str(GUNICORN), "hotcrm_ai.wsgi", "--config", "gunicorn.conf.py",
             "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"]
-    return start_server(name, argv, env, port)
+    return start_server(name, argv, env, port, workers)
 
 
 # --- load generation --------------------------------------------------------------------
@@ -281,7 +298,7 @@ def mlflow_serve(workers: int) -> tuple[Server, list[str]]:
     env = dict(os.environ) | {"PATH": f"{MLFLOW_VENV / 'bin'}:{os.environ['PATH']}"}
     argv = [str(MLFLOW_VENV / "bin" / "mlflow"), "models", "serve", "-m", str(target), "-h", "127.0.0.1",
             "-p", str(port), "-w", str(workers), "--env-manager", "local"]
-    return start_server("mlflow", argv, env, port), columns
+    return start_server("mlflow", argv, env, port, workers), columns
 
 
 def mlflow_body(columns: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -429,7 +446,9 @@ def main() -> int:
         status, ours_batch, _ = post(f"{url}batch/", batch_body, key)
         if status != 200:
             raise RuntimeError(f"the batch endpoint answered {status}: {str(ours_batch)[:500]}")
-        batch_load = wrk(f"{url}batch/", batch_body, connections=min(4, connections), seconds=seconds, token=key)
+        # a quick run still waits for a few whole batches on a loaded machine
+        batch_load = wrk(f"{url}batch/", batch_body, connections=min(4, connections),
+                         seconds=max(seconds, 5) if args.quick else seconds, token=key)
         check(batch_load, "batches", results)
         time.sleep(2)  # let buffered metric writes land
         after = recorded_rows(MODEL_ID)
