@@ -213,6 +213,11 @@ HOTCRM = {
     "BATCH_LIMIT": env_int("BATCH_LIMIT", 1000),
     "DEFAULT_CACHE_TTL": env_int("DEFAULT_CACHE_TTL", 300),
     "METRICS_RETENTION": env_int("METRICS_RETENTION", 10_000),
+    # Analytics questions: with a key an LLM translates them, else the offline parser does.
+    "OPENAI_API_KEY": env_str("OPENAI_API_KEY"),
+    "OPENAI_BASE_URL": env_str("OPENAI_BASE_URL"),
+    "OPENAI_MODEL": env_str("OPENAI_MODEL", "gpt-4o-mini"),
+    "OPENAI_TIMEOUT": env_int("OPENAI_TIMEOUT", 20),
     # Fernet key for provider credentials at rest; derived from SECRET_KEY when unset.
     "CREDENTIALS_KEY": env_str("CREDENTIALS_KEY"),
 }
