@@ -224,7 +224,7 @@ VOCABULARY_VALUES = 200
 
 def _distinct(model: Any, column: str, cap: int) -> list[str]:
     values = model.objects.exclude(**{column: ""}).values_list(column, flat=True).distinct()
-    return sorted({str(v)[:60] for v in values.order_by()[:cap] if v is not None})
+    return [str(v)[:60] for v in values.order_by(column)[:cap] if v is not None]
 
 
 def vocabulary_get() -> Any:
