@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import threading
 
-from predictions.providers.base import Provider
+from predictions.providers.base import HealthResult, Provider
 from predictions.providers.local import LocalProvider
 
 _PROVIDERS: dict[str, Provider] = {"local": LocalProvider()}
@@ -38,3 +38,14 @@ def provider_for(model) -> Provider:
     if provider is None:
         raise NotSupported(f"Provider '{model.provider}' is not available.", code="provider_unavailable")
     return provider
+
+
+def health_check(model) -> HealthResult:
+    """A real, cheap call to the model's provider (the admin's "test connection")."""
+    from hotcrm_ai.errors import ApplicationError
+
+    try:
+        provider = provider_for(model)
+    except ApplicationError as exc:
+        return HealthResult(False, 0.0, exc.message)
+    return provider.health_check(model)
