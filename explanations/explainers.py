@@ -266,7 +266,7 @@ class TextExplainer(Explainer):
         game = games.words_game(self.text_evaluate(features), words)
         attribution = shapley.attribute(game, len(words), permutations=permutations)
         prediction = (self.predictor.predict_batch([features]) if self.predictor else self.provider_rows([features]))[0]
-        players = [Player(w, w, w, {"position": i}) for i, w in enumerate(words)]
+        players = [Player(w, f'"{w}"', w, {"position": i}) for i, w in enumerate(words)]
         return Explained(prediction, self.output(), players, attribution, {"words": len(words)})
 
     def text_evaluate(self, features: dict[str, Any]) -> games.TextsFunction:
@@ -392,7 +392,7 @@ class RecommendationExplainer(Explainer):
             standard_errors=None if attribution.standard_errors is None else attribution.standard_errors[:, 0],
             permutations=attribution.permutations, evaluations=attribution.evaluations,
         )
-        players = [Player(p, f"Owns {p}", True) for p in owned]
+        players = [Player(p, f"Owns {p}", p) for p in owned]
         output = Output(f"probability that an account like this owns '{items[0]}'", f"the score of '{items[0]}'",
                         100.0, "percentage points")
         return Explained(prediction, output, players, top, {

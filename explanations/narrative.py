@@ -30,7 +30,7 @@ def explanation_text(output: Output, contributions: list[dict[str, Any]], attrib
     for title, group in (("Positive factors:", positive), ("Negative factors:", negative)):
         if group:
             lines += ["", title]
-            lines += [f"• {c['label']}: {value_text(c['value'])} (impact: {c['contribution'] * 100:+.0f}%)" for c in group]
+            lines += [f"• {_named(c)} (impact: {c['contribution'] * 100:+.0f}%)" for c in group]
     if not positive and not negative:
         lines += ["", "No feature moved the prediction away from the baseline."]
     lines += [
@@ -40,6 +40,12 @@ def explanation_text(output: Output, contributions: list[dict[str, Any]], attrib
         + (" (a sampling estimate)." if attribution.method == "permutation" else "."),
     ]
     return "\n".join(lines)
+
+
+def _named(contribution: dict[str, Any]) -> str:
+    """ "Engagement Score: 85"; a word is its own label and value: "love"."""
+    value = value_text(contribution["value"])
+    return contribution["label"] if value in contribution["label"] else f"{contribution['label']}: {value}"
 
 
 def comparison_text(output: Output, differences: list[dict[str, Any]], attribution: Attribution) -> str:
