@@ -10,14 +10,16 @@ all the coalitions need is built at once and sent to the model in as few calls a
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ml.base import TabularPredictor
+from ml.builtin.tabular import BoostedTreesFastPath
 
 # Rows evaluated per chunk in process: bounds memory (rows x columns floats) on 2^12 coalitions.
 LOCAL_CHUNK_ROWS = 200_000
@@ -29,6 +31,17 @@ def row_key(row: dict[str, Any]) -> str:
     return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_controller: ThreadpoolController | None = None
+
+
+def _one_thread():
+    """A one-thread limit; the controller is built once, as finding the libraries takes ~5 ms."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1)
+
+
 def encoded_game(
     predictor: TabularPredictor, x: np.ndarray, background: np.ndarray, owners: Sequence[Sequence[int]]
 ) -> Callable[[np.ndarray], np.ndarray]:
@@ -38,14 +51,16 @@ def encoded_game(
         ownership[player, list(columns)] = True
     x = np.asarray(x, dtype=float).reshape(-1)
     n = len(background)
+    threaded = isinstance(getattr(predictor, "model", None), BoostedTreesFastPath)
 
     def value(masks: np.ndarray) -> np.ndarray:
         columns = (masks.astype(np.int8) @ ownership.astype(np.int8)) > 0  # coalitions x columns
         out = np.empty(len(masks))
         step = max(LOCAL_CHUNK_ROWS // n, 1)
-        # One thread: on a busy server scikit-learn's OpenMP threads spin-wait for each other
-        # and made a 3,200-row tree ensemble evaluation ~15x slower, not faster.
-        with threadpool_limits(limits=1):
+        # One thread for scikit-learn's tree ensembles: on a busy server their OpenMP threads
+        # spin-wait for each other and made a 3,200-row evaluation ~15x slower, not faster.
+        # (Numpy-only models skip the limit, which costs more than their whole evaluation.)
+        with _one_thread() if threaded else contextlib.nullcontext():
             for start in range(0, len(masks), step):
                 chunk = columns[start : start + step]
                 mixed = np.where(chunk[:, None, :], x[None, None, :], background[None, :, :])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -38,23 +39,31 @@ class Attribution:
     evaluations: int = 0
 
 
+@lru_cache(maxsize=EXACT_LIMIT + 1)
 def all_coalitions(m: int) -> np.ndarray:
     """(2^m x m) booleans; row k holds the players of the bits set in k."""
     codes = np.arange(2**m, dtype=np.int64)[:, None]
-    return (codes >> np.arange(m, dtype=np.int64)) & 1 == 1
+    masks = (codes >> np.arange(m, dtype=np.int64)) & 1 == 1
+    masks.flags.writeable = False
+    return masks
+
+
+@lru_cache(maxsize=EXACT_LIMIT + 1)
+def shapley_matrix(m: int) -> np.ndarray:
+    """(m x 2^m) weights W with phi = W @ v:
+    phi_i = sum over S without i of |S|!(m-|S|-1)!/m! (v(S + i) - v(S)), so W[i, S] is
+    +w(|S| - 1) when i is in S and -w(|S|) when it is not."""
+    masks = all_coalitions(m)
+    sizes = masks.sum(axis=1)
+    w = np.array([math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) for s in range(m)] + [0.0])
+    matrix = np.where(masks.T, w[np.maximum(sizes - 1, 0)][None, :], -w[sizes][None, :])
+    matrix.flags.writeable = False
+    return matrix
 
 
 def exact(value: ValueFunction, m: int) -> Attribution:
-    """phi_i = sum over S without i of |S|!(m-|S|-1)!/m! (v(S + i) - v(S))."""
     v = np.asarray(value(all_coalitions(m)), dtype=float)
-    phi = np.zeros((m, *v.shape[1:]))
-    if m:
-        codes = np.arange(2**m, dtype=np.int64)
-        sizes = np.bitwise_count(codes.astype(np.uint64)).astype(int)
-        weight = np.array([math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) for s in range(m)])
-        for i in range(m):
-            without = codes[(codes >> i) & 1 == 0]
-            phi[i] = weight[sizes[without]] @ (v[without | (1 << i)] - v[without])
+    phi = np.tensordot(shapley_matrix(m), v, axes=1) if m else np.zeros((0, *v.shape[1:]))
     return Attribution(base=v[0], output=v[-1], values=phi, method="exact", evaluations=len(v))
 
 
