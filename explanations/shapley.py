@@ -49,21 +49,27 @@ def all_coalitions(m: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=EXACT_LIMIT + 1)
-def shapley_matrix(m: int) -> np.ndarray:
-    """(m x 2^m) weights W with phi = W @ v:
-    phi_i = sum over S without i of |S|!(m-|S|-1)!/m! (v(S + i) - v(S)), so W[i, S] is
-    +w(|S| - 1) when i is in S and -w(|S|) when it is not."""
-    masks = all_coalitions(m)
-    sizes = masks.sum(axis=1)
-    w = np.array([math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) for s in range(m)] + [0.0])
-    matrix = np.where(masks.T, w[np.maximum(sizes - 1, 0)][None, :], -w[sizes][None, :])
-    matrix.flags.writeable = False
-    return matrix
+def coalition_pairs(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each player i, every coalition S without i, S with i added, and the weight
+    |S|!(m-|S|-1)!/m!: phi_i = sum of weight * (v(S + i) - v(S)). Differences, not two
+    weighted sums, so a player the model ignores gets exactly 0."""
+    codes = np.arange(2**m, dtype=np.int64)
+    sizes = np.bitwise_count(codes.astype(np.uint64)).astype(int)
+    w = np.array([math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) for s in range(m)])
+    without = np.array([codes[(codes >> i) & 1 == 0] for i in range(m)]).reshape(m, -1)
+    with_i = without | (1 << np.arange(m, dtype=np.int64))[:, None]
+    weights = w[sizes[without]]
+    for array in (without, with_i, weights):
+        array.flags.writeable = False
+    return without, with_i, weights
 
 
 def exact(value: ValueFunction, m: int) -> Attribution:
     v = np.asarray(value(all_coalitions(m)), dtype=float)
-    phi = np.tensordot(shapley_matrix(m), v, axes=1) if m else np.zeros((0, *v.shape[1:]))
+    if not m:
+        return Attribution(base=v[0], output=v[-1], values=np.zeros((0, *v.shape[1:])), method="exact", evaluations=1)
+    without, with_i, weights = coalition_pairs(m)
+    phi = np.einsum("ik,ik...->i...", weights, v[with_i] - v[without])
     return Attribution(base=v[0], output=v[-1], values=phi, method="exact", evaluations=len(v))
 
 
