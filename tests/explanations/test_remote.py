@@ -1,10 +1,6 @@
 """The same explanations through a remote provider: a built-in model served over HTTP by a
-local KServe V1 server and registered as provider `custom`.
-
-The `custom` provider itself is issue 7's; until it is on main, `KServeV1Provider` below
-speaks the same KServe V1 protocol (POST {"instances": [...]} -> {"predictions": [...]})
-through the provider interface, with a real HTTP client against a real HTTP server.
-"""
+local KServe V1 server (POST {"instances": [...]} -> {"predictions": [...]}) and registered
+as provider `custom`, so the real `custom` provider and its HTTP client are exercised."""
 
 from __future__ import annotations
 
@@ -12,29 +8,17 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import numpy as np
 import pytest
 
-from ml.base import Prediction
 from ml.builtin import synthetic
 from predictions import providers
-from predictions.providers.base import Provider
 from registry.selectors import model_get
 from tests.explanations.support import shap_exact
 from tests.ml.support import COLD_LEAD, HOT_LEAD, clean
 
 pytestmark = pytest.mark.django_db
 BACKGROUND_ROWS = 40
-
-
-class KServeV1Provider(Provider):
-    name = "custom"
-
-    def predict_batch(self, model, rows):
-        response = httpx.post(model.provider_config["endpoint"], json={"instances": rows}, timeout=60)
-        response.raise_for_status()
-        return [Prediction(value=p, confidence=p.get("confidence")) for p in response.json()["predictions"]]
 
 
 @pytest.fixture
@@ -64,15 +48,9 @@ def served_lead_model(db):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    previous = providers._PROVIDERS.get("custom")
-    providers.register("custom", KServeV1Provider())
     try:
         yield predictor, requests, f"http://127.0.0.1:{server.server_address[1]}/v1/models/leads:predict"
     finally:
-        if previous is None:
-            providers._PROVIDERS.pop("custom", None)
-        else:
-            providers.register("custom", previous)
         server.shutdown()
         server.server_close()
 
