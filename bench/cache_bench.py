@@ -9,8 +9,8 @@ and drives it with wrk (https://github.com/wg/wrk; `apt-get install wrk`):
 - hit:  the same features every request, so after the first one every request is a hit;
 - miss: different features every request (a per-thread counter in the budget), on an
         emptied cache, so every request misses, runs the model and stores its answer;
-- outage (Redis only): the hit phase again after the redis-server was killed: the
-        in-process cache stands in and no request may fail.
+- outage (Redis only): the hit phase again with the redis-server hung (SIGSTOP), then
+        killed: the in-process cache stands in and no request may fail.
 
 Hit and miss alternate in rounds so that other load on the machine falls on both alike.
 It prints latency (p50, p99) and throughput per phase with the miss/hit ratios, and checks
@@ -172,8 +172,12 @@ class RedisServer:
                     raise
                 time.sleep(0.05)
 
+    def pause(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
     def stop(self) -> None:
         if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
             self.process.kill()
             self.process.wait()
             self.process = None
@@ -240,11 +244,14 @@ def measure(service: Service, duration: int, rounds: int, connections: int, work
         for mode in ("hit", "miss")
     ]
     if redis is not None:
-        redis.stop()
-        row = combine([wrk(service, "hit", step, connections, workdir)])
-        row |= {"phase": "hit, Redis killed", "backend": service.call("GET", "/api/v1/cache/stats/")["backend"],
-                "counted_hits": None, "counted_misses": None}
-        rows.append(row)
+        # Hung (SIGSTOP: connections accepted, never answered), then killed: no request may
+        # fail, and a hung Redis may cost each worker one socket timeout per retry window.
+        for phase, action in (("hit, Redis hung", redis.pause), ("hit, Redis killed", redis.stop)):
+            action()
+            row = combine([wrk(service, "hit", step, connections, workdir)])
+            row |= {"phase": phase, "backend": service.call("GET", "/api/v1/cache/stats/")["backend"],
+                    "counted_hits": None, "counted_misses": None}
+            rows.append(row)
     return rows
 
 
@@ -283,7 +290,7 @@ def report(rows: list[dict[str, Any]], workers: int, connections: int, duration:
         f"connections, {duration} s per phase in {rounds} alternating rounds, {os.cpu_count()} CPU(s), "
         f"load average {os.getloadavg()[0]:.1f}",
         "",
-        f"{'backend':<8} {'phase':<18} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'backend':<8} {'phase':<20} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'failed':>7} {'counted hits/misses':>20}",
     ]
     for r in rows:
@@ -291,7 +298,7 @@ def report(rows: list[dict[str, Any]], workers: int, connections: int, duration:
         if r["backend"] == "memory" and counted:
             counted = "per worker only"
         lines.append(
-            f"{r['backend']:<8} {r['phase']:<18} {r['requests']:>9} {r['throughput']:>8.1f} "
+            f"{r['backend']:<8} {r['phase']:<20} {r['requests']:>9} {r['throughput']:>8.1f} "
             f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['failed']:>7} {counted:>20}"
         )
     lines.append("")
