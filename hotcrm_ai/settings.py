@@ -231,5 +231,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Provider clients log request headers and response bodies at DEBUG, and those can
+        # carry credentials (an endpoint may echo a key): they never log below INFO here.
+        **{name: {"level": "INFO"} for name in ("botocore", "boto3", "urllib3", "s3transfer")},
+        **{name: {"level": "WARNING"} for name in ("httpx", "httpcore", "openai")},
+    },
 }
