@@ -22,6 +22,7 @@ from monitoring.services import MetricRecord, metrics_record
 from predictions.cache import CachedAnswer, Entry, entry_key, shared_cache
 from predictions.models import PredictionLog
 from predictions.providers import provider_for
+from predictions.recording import prediction_logs_insert
 from predictions.routing import Route, choose_arm
 from predictions.shadow import shadow_schedule
 from registry.models import MLModel
@@ -229,7 +230,7 @@ def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | 
             provider=model.provider, ab_arm=a.route.arm or "",
         ))
     try:
-        PredictionLog.objects.bulk_create(logs)
+        prediction_logs_insert(logs)
     except Exception:
         logger.exception("Could not log %d prediction(s)", len(logs))
     metrics_record(metrics)
