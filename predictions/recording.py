@@ -22,6 +22,12 @@ def prediction_logs_insert(logs: list[PredictionLog]) -> None:
     fields = PredictionLog._meta.concrete_fields
     rows = [[f.get_db_prep_save(getattr(log, f.attname), connection) for f in fields] for log in logs]
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Do not wait for the WAL to reach disk: on a busy disk that wait was most of a
+            # request (median 8-10 ms -> 2.6-3 ms per row here). A PostgreSQL crash may lose
+            # the last fraction of a second of log rows, never corrupt them; other writes
+            # (registry, tokens, feedback) keep full durability.
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
         cursor.executemany(_insert_sql(connection), rows)
 
 
