@@ -16,11 +16,17 @@ from tests.registry.test_admin_browser import CHROMIUM, FLAGS, site  # noqa: F40
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 
 
+@pytest.fixture
+def better_challenger(api):
+    # Before the site starts: Django's test client reconnects the per-request connection
+    # closing that the site fixture turns off.
+    run_scenario(api, challenger_right=0.92, champion_right=0.72, objects=300, seed=1)
+
+
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
-def test_an_admin_reads_the_verdict_and_promotes_the_challenger(site, api, tmp_path):  # noqa: F811
+def test_an_admin_reads_the_verdict_and_promotes_the_challenger(better_challenger, site, tmp_path):  # noqa: F811
     from playwright.sync_api import sync_playwright
 
-    run_scenario(api, challenger_right=0.92, champion_right=0.72, objects=300, seed=1)
     get_user_model().objects.create_superuser("admin", "admin@example.com", "pw-admin-123")
     shots = Path(settings.VAR_DIR) / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
