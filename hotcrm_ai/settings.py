@@ -221,6 +221,11 @@ HOTCRM = {
     # Prediction entries the in-process cache holds per process (least recently used go).
     "MEMORY_CACHE_MAX_ENTRIES": env_int("MEMORY_CACHE_MAX_ENTRIES", 50_000),
     "METRICS_RETENTION": env_int("METRICS_RETENTION", 10_000),
+    # Analytics questions: with a key an LLM translates them, else the offline parser does.
+    "OPENAI_API_KEY": env_str("OPENAI_API_KEY"),
+    "OPENAI_BASE_URL": env_str("OPENAI_BASE_URL"),
+    "OPENAI_MODEL": env_str("OPENAI_MODEL", "gpt-4o-mini"),
+    "OPENAI_TIMEOUT": env_int("OPENAI_TIMEOUT", 20),
     # Fernet key for provider credentials at rest; derived from SECRET_KEY when unset.
     "CREDENTIALS_KEY": env_str("CREDENTIALS_KEY"),
 }
