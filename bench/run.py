@@ -548,7 +548,7 @@ def main() -> int:
         results.add("4. explanations", f"median {explain_ms:.2f} ms per explanation over HTTP{engine}",
                     f"shap Exact (in process) median {shap_ms:.3f} ms" if shap_ms else "shap not run (--quick)",
                     (f"{ratio(shap_ms, explain_ms):.2f}x over HTTP, {ratio(shap_ms, engine_ms or 0):.2f}x in process; "
-                     f"max |shapValue - shap| = {gap:.2g}" if shap_ms and gap is not None else ""),
+                     f"largest difference from shap {gap:.2g}" if shap_ms and gap is not None else ""),
                     ">= 10x shap: " + (verdict(shap_ms >= 10 * (engine_ms or explain_ms) and gap is not None
                                                and gap < 1e-6) if shap_ms else "n/a"))
     if stats_ms is None:
