@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKERS ?= 3
 export CACHE_KEY_PREFIX ?= hotcrm
 
-.PHONY: setup run test bench lint
+.PHONY: setup run test bench bench-cache lint
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,11 +26,16 @@ run: setup
 
 test: setup
 	bash scripts/setup-browser
+	bash scripts/setup-bench
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	CACHE_KEY_PREFIX=hotcrm-test-$$$$ $(PY) -m pytest
 
 bench: setup
+	bash scripts/setup-bench
 	$(PY) bench/run.py
+
+bench-cache: setup
+	$(PY) bench/cache_bench.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
