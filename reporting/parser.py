@@ -41,7 +41,7 @@ PRED_RE = re.compile(
     r"\b(predictions?|predicted|scored|scores?|leads?|accounts?|contacts?|opportunit(?:y|ies)|"
     r"deals?|customers?|objects?|object types?|hot|warm|cold|risk|churn|sentiments?|positive|"
     r"negative|neutral|confidence|probabilit(?:y|ies)|arms?|champion|challenger|class(?:es)?|"
-    r"users?|labels?)\b"
+    r"users?|labels?|shadow)\b"
 )
 REGISTRY_RE = re.compile(
     r"\b(models?|registered|registry|deprecated|inactive|statuses|status|versions?|ab tests?|"
@@ -392,6 +392,8 @@ def _filters(text: str, original: str, source: str, vocabulary: Vocabulary) -> l
         elif re.search(r"\b(cached|from (?:the )?cache|cache hits)\b", text):
             filters.append(["cached", "=", True])
         add("abArm", re.findall(r"\b(champion|challenger)\b(?! model)", text))
+        if source == "predictions" and re.search(r"\bshadow\b", text):
+            filters.append(["shadow", "=", True])
         add("provider", [PROVIDERS[p] for p in re.findall(r"\b(openai|aws-sagemaker|sagemaker|azure-ml|azure|custom|local)\b", text)])
     if source == "metrics":
         if re.search(r"\b(failed|failures?|unsuccessful)\b|\berrors?\b(?! codes?)", text):

@@ -239,3 +239,18 @@ def test_it_states_the_answer_in_the_summary(crm_data):
 ])
 def test_it_suggests_a_chart_that_fits_the_answer(crm_data, question, chart):
     assert question_answer(question=question, now=crm_data)["chart"] == chart
+
+
+def test_it_leaves_shadow_runs_out_unless_asked_for_them(crm_data):
+    from predictions.models import PredictionLog
+
+    PredictionLog.objects.create(
+        model_id=LEAD2, model_version="2", requested_model_id=LEAD1, ab_arm="challenger",
+        provider="local", features={}, prediction={"class": "hot", "score": 91}, label="hot",
+        shadow=True, created_at=crm_data,
+    )
+
+    assert question_answer(question="How many predictions?", now=crm_data)["rows"] == [[15]]
+    shadow = question_answer(question="How many shadow predictions per model?", now=crm_data)
+    assert shadow["query"]["filters"] == [["shadow", "=", True]]
+    assert shadow["rows"] == [[LEAD2, 1]]
