@@ -136,8 +136,10 @@ def chart_suggest(query: dict[str, Any], columns: list[str], rows: list[list[Any
     buckets = [g for g in groups if g in TIME_BUCKETS]
     others = [g for g in groups if g not in TIME_BUCKETS]
     if buckets and len(others) <= 1:
+        # A series with no row in a bucket had nothing counted there; an average has no value.
+        missing = 0 if query["aggregations"][0]["fn"] in {"count", "countDistinct"} else None
         return {"type": "line", "x": buckets[0], "y": aggs[:1] if others else aggs,
-                "series": others[0] if others else None}
+                "series": others[0] if others else None, "missing": missing}
     if len(groups) == 1:
         return {"type": "bar", "x": groups[0], "y": aggs, "series": None}
     return {"type": "table"}

@@ -124,10 +124,14 @@ def test_it_draws_a_line_per_model_over_days_and_a_single_figure(browser_page):
     page = browser_page
     ask(page, "Predictions per model per day since 2026-11-15", 1)
     drawn = page.evaluate("""() => { const c = Chart.getChart(document.getElementById('ask-chart'));
-        return {type: c.config.type, series: c.data.datasets.map(d => d.label)}; }""")
+        return {type: c.config.type, labels: c.data.labels,
+                series: Object.fromEntries(c.data.datasets.map(d => [d.label, d.data]))}; }""")
     assert drawn["type"] == "line"
-    assert set(drawn["series"]) == {"lead-scoring-v1", "lead-scoring-v2", "churn-prediction-v1",
-                                    "sentiment-analysis-v1"}
+    assert drawn["labels"] == ["2026-11-15", "2026-11-16", "2026-11-17", "2026-11-18"]
+    # A model with no prediction on a day drew 0 there, not a line across the gap.
+    assert drawn["series"] == {"lead-scoring-v1": [1, 0, 1, 2], "lead-scoring-v2": [0, 1, 0, 1],
+                               "sentiment-analysis-v1": [0, 0, 1, 1], "churn-prediction-v1": [0, 0, 0, 1]}
+    assert ["lead-scoring-v1", "2026-11-18", "2"] in table(page)
     shot(page, "reporting-ask-line")
 
     ask(page, "How many predictions for object id A-1?", 2)

@@ -232,9 +232,11 @@ def test_it_states_the_answer_in_the_summary(crm_data):
 @pytest.mark.parametrize(("question", "chart"), [
     ("How many predictions today?", {"type": "metric", "value": "count", "unit": ""}),
     ("Predictions per model", {"type": "bar", "x": "modelId", "y": ["count"], "series": None}),
-    ("Predictions per day this month", {"type": "line", "x": "day", "y": ["count"], "series": None}),
+    ("Predictions per day this month", {"type": "line", "x": "day", "y": ["count"], "series": None, "missing": 0}),
     ("Predictions per model per day this week",
-     {"type": "line", "x": "day", "y": ["count"], "series": "modelId"}),
+     {"type": "line", "x": "day", "y": ["count"], "series": "modelId", "missing": 0}),
+    ("Average confidence per day this week",
+     {"type": "line", "x": "day", "y": ["avg_confidence"], "series": None, "missing": None}),
     ("List the latest predictions", {"type": "table"}),
 ])
 def test_it_suggests_a_chart_that_fits_the_answer(crm_data, question, chart):

@@ -56,7 +56,7 @@
       const tr = document.createElement("tr");
       row.forEach((value) => {
         const td = document.createElement("td");
-        td.textContent = text(value);
+        td.textContent = typeof value === "string" ? label(value).replace("(none)", "") : text(value);
         if (typeof value === "number") td.className = "num";
         tr.append(td);
       });
@@ -96,7 +96,7 @@
         label: name,
         data: labels.map((l) => {
           const row = rows.find((r) => label(r[x]) === l && label(r[s]) === name);
-          return row ? row[y] : null;
+          return row ? row[y] : (spec.missing === undefined ? null : spec.missing);
         }),
         backgroundColor: COLORS[i % COLORS.length],
         borderColor: COLORS[i % COLORS.length],
@@ -121,7 +121,7 @@
       type: spec.type,
       data: datasets(spec, columns, rows),
       options: {
-        responsive: true, maintainAspectRatio: false, animation: false, spanGaps: true,
+        responsive: true, maintainAspectRatio: false, animation: false, spanGaps: false,
         plugins: { legend: { display: Boolean(spec.series) || spec.y.length > 1 } },
         scales: { y: { beginAtZero: true } },
       },
