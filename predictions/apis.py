@@ -15,6 +15,8 @@ from predictions.serializers import (
 
 
 class PredictionApi(APIView):
+    error_statuses = (404, 409, 422, 502, 504)
+
     @extend_schema(request=PredictionRequestSerializer, responses=PredictionResponseSerializer)
     def post(self, request: Request) -> Response:
         body = PredictionRequestSerializer(data=request.data)
@@ -28,6 +30,8 @@ class PredictionApi(APIView):
 
 
 class BatchPredictionApi(APIView):
+    error_statuses = (404, 409, 422, 502, 504)
+
     @extend_schema(request=BatchRequestSerializer, responses=BatchResponseSerializer)
     def post(self, request: Request) -> Response:
         body = BatchRequestSerializer(data=request.data)
