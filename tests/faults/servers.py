@@ -162,7 +162,8 @@ class AppServer:
     def start(self) -> AppServer:
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "hotcrm_ai.wsgi", "--config", "gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--timeout", "30"],
+             "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--timeout", "30",
+             "--no-control-socket"],  # several servers run at once; none needs it
             cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -183,7 +184,8 @@ class AppServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
 
-    def client(self, key: str, timeout: float = 10.0) -> httpx.Client:
+    def client(self, key: str, timeout: float = 60.0) -> httpx.Client:
+        # Generous: this machine runs other test suites at the same time.
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Token {key}"}, timeout=timeout)
 
     def log_text(self) -> str:

@@ -28,6 +28,7 @@ def test_it_answers_every_request_while_redis_dies_and_comes_back(tmp_path, buil
         app.start()
         statuses, cached_while_down = [], []
         with app.client(key) as http:
+            assert http.post("/api/v1/predictions/", json=lead(1000)).status_code == 200  # loads the model
             for i in range(90):
                 if i == 30:
                     redis.stop()
