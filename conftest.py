@@ -57,7 +57,7 @@ def _clean_caches():
 
     _clear_all_caches()
     forget_cached_models()
-    shared_cache()._down_until = 0.0
+    shared_cache().reset()
     yield
     _clear_all_caches()
     forget_cached_models()

@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from hotcrm_ai.env import env_bool, env_int, env_list, env_str
+from hotcrm_ai.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("HOTCRM_VAR_DIR", str(BASE_DIR / "var")))
@@ -125,21 +125,25 @@ MEMORY_CACHE = {
     "KEY_PREFIX": CACHE_KEY_PREFIX,
     "OPTIONS": {"MAX_ENTRIES": env_int("MEMORY_CACHE_MAX_ENTRIES", 50_000)},
 }
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": CACHE_KEY_PREFIX,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # A dead Redis must cost milliseconds, not seconds.
-                "SOCKET_CONNECT_TIMEOUT": 0.25,
-                "SOCKET_TIMEOUT": 0.25,
-            },
+
+
+def redis_cache_config(url: str) -> dict:
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            # A dead Redis must cost milliseconds, not seconds: short timeouts, and
+            # predictions.cache does not try it again for CACHE_RETRY_AFTER seconds.
+            "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT", 0.25),
+            "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT", 0.25),
         },
-        "memory": MEMORY_CACHE,
     }
+
+
+if REDIS_URL:
+    CACHES = {"default": redis_cache_config(REDIS_URL), "memory": MEMORY_CACHE}
 else:
     CACHES = {"default": MEMORY_CACHE, "memory": MEMORY_CACHE}
 
@@ -234,7 +238,16 @@ HOTCRM = {
     "LOGIN_FAILURE_LIMIT": env_int("LOGIN_FAILURE_LIMIT", 5),
     "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900),
     "DEFAULT_CACHE_TTL": env_int("DEFAULT_CACHE_TTL", 300),
+    # Seconds the in-process cache stands in after Redis failed before Redis is tried again.
+    "CACHE_RETRY_AFTER": env_float("CACHE_RETRY_AFTER", 5.0),
+    # Prediction entries the in-process cache holds per process (least recently used go).
+    "MEMORY_CACHE_MAX_ENTRIES": env_int("MEMORY_CACHE_MAX_ENTRIES", 50_000),
     "METRICS_RETENTION": env_int("METRICS_RETENTION", 10_000),
+    # Analytics questions: with a key an LLM translates them, else the offline parser does.
+    "OPENAI_API_KEY": env_str("OPENAI_API_KEY"),
+    "OPENAI_BASE_URL": env_str("OPENAI_BASE_URL"),
+    "OPENAI_MODEL": env_str("OPENAI_MODEL", "gpt-4o-mini"),
+    "OPENAI_TIMEOUT": env_int("OPENAI_TIMEOUT", 20),
     # Fernet key for provider credentials at rest; derived from SECRET_KEY when unset.
     "CREDENTIALS_KEY": env_str("CREDENTIALS_KEY"),
 }
@@ -245,5 +258,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Provider clients log request headers and response bodies at DEBUG, and those can
+        # carry credentials (an endpoint may echo a key): they never log below INFO here.
+        **{name: {"level": "INFO"} for name in ("botocore", "boto3", "urllib3", "s3transfer")},
+        **{name: {"level": "WARNING"} for name in ("httpx", "httpcore", "openai")},
+    },
 }

@@ -3,7 +3,12 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
 
 from registry import services
 from registry.crypto import decrypt_credentials
@@ -72,6 +77,8 @@ class MLModelAdmin(admin.ModelAdmin):
     list_filter = ["status", "type", "provider", "ab_enabled"]
     search_fields = ["id", "name", "description"]
     readonly_fields = ["revision", "metrics_table", "created_at", "updated_at"]
+    actions = ["test_connection"]
+    change_form_template = "admin/registry/mlmodel/change_form.html"
     fieldsets = [
         (None, {"fields": ["id", "name", "version", "type", "status", "description"]}),
         ("Provider", {"fields": ["provider", "provider_config", "api_key", "access_key_id",
@@ -94,6 +101,34 @@ class MLModelAdmin(admin.ModelAdmin):
     @admin.display(description="Metrics (measured on held-out data)")
     def metrics_table(self, obj: MLModel) -> str:
         return json.dumps(obj.metrics, indent=2) if obj.metrics else "—"
+
+    @admin.action(description="Test connection (a real, cheap call to the provider)")
+    def test_connection(self, request: HttpRequest, queryset) -> None:
+        for model in queryset:
+            self._report_health(request, model)
+
+    def _report_health(self, request: HttpRequest, model: MLModel) -> None:
+        from predictions.providers import health_check
+
+        result = health_check(model)
+        verdict = "connection OK" if result.ok else "connection FAILED"
+        detail = f": {result.detail}" if result.detail else ""
+        self.message_user(
+            request, f"{model.pk} ({model.provider}): {verdict} in {result.latency_ms:.1f} ms{detail}",
+            messages.SUCCESS if result.ok else messages.ERROR,
+        )
+
+    def get_urls(self):
+        test = self.admin_site.admin_view(require_POST(self.test_connection_view))
+        return [path("<path:object_id>/test-connection/", test, name="registry_mlmodel_test_connection"),
+                *super().get_urls()]
+
+    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        model = get_object_or_404(MLModel, pk=object_id)
+        if not self.has_change_permission(request, model):
+            raise PermissionDenied
+        self._report_health(request, model)
+        return HttpResponseRedirect(reverse("admin:registry_mlmodel_change", args=[model.pk]))
 
     def save_model(self, request, obj, form, change):
         credentials = form.credentials()

@@ -7,7 +7,11 @@ from rest_framework import serializers
 from registry.crypto import decrypt_credentials
 from registry.models import AbMode, MLModel, ModelStatus, ModelType, Provider
 
-CREDENTIAL_KEYS = {"apiKey", "accessKeyId", "secretAccessKey", "sessionToken", "region", "apiKeyEnv"}
+CREDENTIAL_KEYS = {
+    "apiKey", "accessKeyId", "secretAccessKey", "sessionToken", "region",
+    # The name of an environment variable holding the value instead of the value itself.
+    "apiKeyEnv", "accessKeyIdEnv", "secretAccessKeyEnv", "sessionTokenEnv",
+}
 
 
 class AbTestSerializer(serializers.Serializer):
