@@ -103,9 +103,10 @@ def validate(model: MLModel, features: Any, *, row: int | None = None) -> dict[s
 
 def cache_key(model: MLModel, features: dict[str, Any]) -> str:
     """The answering model, its version and revision (bumped by retraining and by registry
-    edits that change answers) and the canonical features, hashed to a bounded length."""
+    edits that change answers) and the canonical features, hashed to a bounded length.
+    `created_at` tells apart a model deleted and registered again under the same id."""
     canonical = json.dumps(
-        [model.version, model.revision, canonical_features(features)],
+        [model.version, model.revision, model.created_at.isoformat(), canonical_features(features)],
         sort_keys=True, separators=(",", ":"), ensure_ascii=False,
     )
     return entry_key(model.pk, hashlib.sha256(canonical.encode()).hexdigest())
