@@ -26,10 +26,12 @@ run: setup
 
 test: setup
 	bash scripts/setup-browser
+	bash scripts/setup-bench
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	CACHE_KEY_PREFIX=hotcrm-test-$$$$ $(PY) -m pytest
 
 bench: setup
+	bash scripts/setup-bench
 	$(PY) bench/run.py
 
 bench-cache: setup

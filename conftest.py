@@ -52,15 +52,18 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _clean_caches():
+    from apiauth.selectors import forget_cached_tokens
     from predictions.cache import shared_cache
     from registry.selectors import forget_cached_models
 
     _clear_all_caches()
     forget_cached_models()
+    forget_cached_tokens()
     shared_cache().reset()
     yield
     _clear_all_caches()
     forget_cached_models()
+    forget_cached_tokens()
 
 
 def _clear_all_caches() -> None:
