@@ -71,7 +71,11 @@ def test_it_recovers_by_itself_when_postgresql_restarts_and_loses_no_registry_da
             workers = app.worker_pids()
 
             pg.stop()  # immediate shutdown: as abrupt as a crash
-            outage = [http.post("/api/v1/predictions/", json=lead(i)) for i in range(10)]
+            # Long enough for the per-process copies of tokens and models (2 s) to go stale.
+            outage, down_since = [], time.monotonic()
+            while time.monotonic() - down_since < 3.5:
+                outage.append(http.post("/api/v1/predictions/", json=lead(len(outage))))
+                time.sleep(0.2)
             for response in outage:
                 assert response.status_code in (200, 503), response.text
                 if response.status_code == 503:
