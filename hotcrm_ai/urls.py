@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="schema"), login_url="/admin/login/"),
          name="docs"),
     path("admin/", admin.site.urls),
+    path("dashboard/ask/", include("reporting.page_urls")),
     path("", include("monitoring.urls")),
 ]
 
