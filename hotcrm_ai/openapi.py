@@ -47,6 +47,7 @@ KNOWN_STATUSES: dict[str, tuple[int, ...]] = {
     "ModelPromoteApi": (409, 422),
     "CacheApi": (404,),
     "ReportQueryApi": (422, 502, 504),
+    "AbTestReportApi": (422,),
 }
 
 

@@ -104,12 +104,11 @@ class ModelChangesApi(APIView):
     """The audit trail of one model, newest first: who changed which setting when."""
 
     permission_classes = [IsStaff]
+    pagination_class = PageNumberPagination  # read by the OpenAPI generator: the answer is a page
 
     @extend_schema(responses=RegistryChangeSerializer(many=True))
     def get(self, request: Request, model_id: str) -> Response:
-        from rest_framework.pagination import PageNumberPagination
-
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(RegistryChange.objects.filter(model_id=model_id), request, view=self)
         return paginator.get_paginated_response(RegistryChangeSerializer(page, many=True).data)
 
