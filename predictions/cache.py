@@ -20,13 +20,9 @@ from typing import Any, TypeVar
 from cachetools import TLRUCache
 from django.conf import settings
 from django.core.cache import caches
+from django_redis.exceptions import ConnectionInterrupted  # what its cache methods raise
 from redis.exceptions import RedisError
 from rest_framework.utils.encoders import JSONEncoder
-
-try:  # django-redis wraps connection errors of its cache methods in this
-    from django_redis.exceptions import ConnectionInterrupted
-except ImportError:  # pragma: no cover - django-redis is a dependency
-    ConnectionInterrupted = RedisError  # type: ignore[misc,assignment]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,7 +87,7 @@ class MemoryEntries:
     def __init__(self, max_entries: int) -> None:
         # Values are (encoded answer, ttl); the TTL decides each entry's expiry time.
         self._entries: TLRUCache[str, tuple[str, int]] = TLRUCache(
-            maxsize=max_entries, ttu=lambda key, value, now: now + value[1], timer=time.monotonic
+            maxsize=max_entries, ttu=lambda key, value, at: at + value[1], timer=time.monotonic
         )
         self._lock = threading.Lock()
         self.hits = 0
@@ -217,12 +213,16 @@ class CacheManager:
 
         return self._either(shared, memory)
 
-    def clear(self, model_id: str | None = None) -> int:
-        """Delete the prediction entries (all, or one model's); returns how many went."""
+    def clear(self, model_id: str | None = None) -> dict[str, Any]:
+        """Delete the prediction entries (all, or one model's): how many went, and from where
+        (during an outage only this process's in-process entries can go)."""
         pattern = entry_key(model_id, "*") if model_id else f"{PREFIX}:*"
         in_memory = self.memory.clear(model_id)
-        # delete_pattern scans and deletes our prefix's keys only, never the whole database.
-        return self._either(lambda: caches["default"].delete_pattern(pattern, itersize=1000), lambda: in_memory)
+        return self._either(
+            # delete_pattern scans and deletes our prefix's keys only, never the whole database.
+            lambda: {"deleted": caches["default"].delete_pattern(pattern, itersize=1000), "backend": "redis"},
+            lambda: {"deleted": in_memory, "backend": "memory"},
+        )
 
     def _redis(self) -> Any:
         return caches["default"].client.get_client(write=True)
