@@ -173,6 +173,7 @@ def test_it_promotes_from_the_admin_action(admin_client):
     assert "&#x27;churn-prediction-v1&#x27; is not the challenger of a running A/B test." in text
     assert not MLModel.objects.get(pk="lead-scoring-v2").ab_enabled
     assert RegistryChange.objects.filter(action="promote", actor="ada", source="admin").exists()
+    assert "ended (was vs lead-scoring-v1)" in admin_client.get("/admin/registry/mlmodel/").content.decode()
 
 
 def test_it_shows_the_ab_report_on_the_model_page(admin_client, api):
