@@ -104,7 +104,8 @@ class MLModelAdmin(admin.ModelAdmin):
     @admin.display(description="A/B")
     def ab_summary(self, obj: MLModel) -> str:
         if not obj.ab_enabled:
-            return "—"
+            # An ended test keeps its champion on record (see services.model_promote).
+            return f"ended (was vs {obj.ab_champion_id})" if obj.ab_champion_id else "—"
         return f"{obj.ab_traffic_percentage:g}% vs {obj.ab_champion_id} ({obj.ab_mode})"
 
     @admin.display(description="Metrics (measured on held-out data)")
