@@ -52,13 +52,18 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _clean_caches():
+    from monitoring.recorder import metric_buffer
     from predictions.cache import shared_cache
     from registry.selectors import forget_cached_models
 
     _clear_all_caches()
     forget_cached_models()
     shared_cache()._down_until = 0.0
+    # Each metric is stored as it is recorded, so tests may read Metric rows at once;
+    # tests of the buffer itself turn this off (tests/monitoring/test_recorder.py).
+    metric_buffer().synchronous = True
     yield
+    metric_buffer().discard()
     _clear_all_caches()
     forget_cached_models()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from hotcrm_ai.env import env_bool, env_int, env_list, env_str
+from hotcrm_ai.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("HOTCRM_VAR_DIR", str(BASE_DIR / "var")))
@@ -176,7 +176,11 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # Chart.js from npm (package.json, scripts/setup-assets), served by us: no CDN offline.
+    ("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -213,6 +217,14 @@ HOTCRM = {
     "BATCH_LIMIT": env_int("BATCH_LIMIT", 1000),
     "DEFAULT_CACHE_TTL": env_int("DEFAULT_CACHE_TTL", 300),
     "METRICS_RETENTION": env_int("METRICS_RETENTION", 10_000),
+    # Metrics are buffered per process and stored in one INSERT per this many records or
+    # per this many seconds, whichever comes first (monitoring/recorder.py).
+    "METRICS_BUFFER_SIZE": env_int("METRICS_BUFFER_SIZE", 200),
+    "METRICS_FLUSH_INTERVAL": env_float("METRICS_FLUSH_INTERVAL", 0.25),
+    # Health looks at this many recent seconds; drift at up to this many recent inputs.
+    "HEALTH_WINDOW": env_int("HEALTH_WINDOW", 300),
+    "DRIFT_WINDOW": env_int("DRIFT_WINDOW", 86_400),
+    "DRIFT_SAMPLE": env_int("DRIFT_SAMPLE", 1_000),
     # Fernet key for provider credentials at rest; derived from SECRET_KEY when unset.
     "CREDENTIALS_KEY": env_str("CREDENTIALS_KEY"),
 }

@@ -71,7 +71,7 @@ class MLModelAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "version", "type", "provider", "status", "ab_summary", "cache_ttl", "updated_at"]
     list_filter = ["status", "type", "provider", "ab_enabled"]
     search_fields = ["id", "name", "description"]
-    readonly_fields = ["revision", "metrics_table", "created_at", "updated_at"]
+    readonly_fields = ["revision", "metrics_table", "health_panel", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["id", "name", "version", "type", "status", "description"]}),
         ("Provider", {"fields": ["provider", "provider_config", "api_key", "access_key_id",
@@ -79,6 +79,7 @@ class MLModelAdmin(admin.ModelAdmin):
                                  "clear_credentials", "fallback_model"]}),
         ("A/B test", {"fields": ["ab_enabled", "ab_mode", "ab_traffic_percentage", "ab_champion"]}),
         ("Serving", {"fields": ["feature_schema", "cache_ttl", "health_thresholds"]}),
+        ("Current health", {"fields": ["health_panel"]}),
         ("Measured", {"fields": ["metrics_table", "revision", "created_at", "updated_at"]}),
     ]
 
@@ -94,6 +95,12 @@ class MLModelAdmin(admin.ModelAdmin):
     @admin.display(description="Metrics (measured on held-out data)")
     def metrics_table(self, obj: MLModel) -> str:
         return json.dumps(obj.metrics, indent=2) if obj.metrics else "—"
+
+    @admin.display(description="Health and stats")
+    def health_panel(self, obj: MLModel) -> str:
+        from monitoring.admin_panel import health_panel
+
+        return health_panel(obj)
 
     def save_model(self, request, obj, form, change):
         credentials = form.credentials()

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from ml.schema import check_schema
+from monitoring.thresholds import check_thresholds
 
 
 class ModelType(models.TextChoices):
@@ -119,8 +120,10 @@ class MLModel(models.Model):
             errors["feature_schema"] = str(exc)
         if not isinstance(self.provider_config, dict):
             errors["provider_config"] = "providerConfig must be an object."
-        if not isinstance(self.health_thresholds, dict):
-            errors["health_thresholds"] = "healthThresholds must be an object."
+        try:
+            check_thresholds(self.health_thresholds)
+        except ValueError as exc:
+            errors["health_thresholds"] = str(exc)
         errors |= self._ab_errors()
         if self.fallback_model_id and self.fallback_model_id == self.pk:
             errors["fallback_model"] = "A model cannot be its own fallback."
