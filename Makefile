@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKERS ?= 3
 export CACHE_KEY_PREFIX ?= hotcrm
 
-.PHONY: setup run test bench lint
+.PHONY: setup run test bench bench-monitoring lint
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,6 +31,9 @@ test: setup
 
 bench: setup
 	$(PY) bench/run.py
+
+bench-monitoring: setup
+	$(PY) bench/monitoring.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

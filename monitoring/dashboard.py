@@ -48,11 +48,14 @@ def ab_arms(model: MLModel, window: int) -> list[dict[str, Any]]:
     ]
 
 
+SEVERITY = {"unhealthy": 0, "degraded": 1, "healthy": 2}
+
+
 def overview(window: int) -> dict[str, Any]:
-    return {
-        "generatedAt": timezone.now().isoformat(), "window": window,
-        "models": [model_card(m, window) for m in model_list()],
-    }
+    """Every model's card, the ones that need attention first."""
+    cards = [model_card(m, window) for m in model_list()]
+    cards.sort(key=lambda c: (SEVERITY[c["health"]["status"]], c["id"]))
+    return {"generatedAt": timezone.now().isoformat(), "window": window, "models": cards}
 
 
 def model_page(model: MLModel, window: int) -> dict[str, Any]:

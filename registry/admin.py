@@ -74,12 +74,12 @@ class MLModelAdmin(admin.ModelAdmin):
     readonly_fields = ["revision", "metrics_table", "health_panel", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["id", "name", "version", "type", "status", "description"]}),
+        ("Current health", {"fields": ["health_panel"]}),
         ("Provider", {"fields": ["provider", "provider_config", "api_key", "access_key_id",
                                  "secret_access_key", "session_token", "region", "api_key_env",
                                  "clear_credentials", "fallback_model"]}),
         ("A/B test", {"fields": ["ab_enabled", "ab_mode", "ab_traffic_percentage", "ab_champion"]}),
         ("Serving", {"fields": ["feature_schema", "cache_ttl", "health_thresholds"]}),
-        ("Current health", {"fields": ["health_panel"]}),
         ("Measured", {"fields": ["metrics_table", "revision", "created_at", "updated_at"]}),
     ]
 

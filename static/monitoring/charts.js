@@ -25,7 +25,7 @@ const HC = (() => {
   }
 
   const num = (v, digits = 1) => (v == null ? "—" : Number(v).toLocaleString(undefined, { maximumFractionDigits: digits }));
-  const ms = (v) => (v == null ? "—" : `${num(v, v < 10 ? 2 : 1)} ms`);
+  const ms = (v) => (v == null ? "—" : v >= 1000 ? `${num(v / 1000, 2)} s` : `${num(v, v < 10 ? 2 : 0)} ms`);
   const pct = (v) => (v == null ? "—" : `${num(v, 1)} %`);
 
   function timeLabel(iso, windowSeconds) {
@@ -52,7 +52,7 @@ const HC = (() => {
 
   const line = (label, color, fill = false) => ({
     label, data: [], borderColor: color, backgroundColor: color + "33", borderWidth: 1.6,
-    pointRadius: 0, pointHoverRadius: 3, tension: 0.25, fill,
+    pointRadius: 1.5, pointHoverRadius: 4, tension: 0, fill,
   });
 
   /* Creates the three charts of a card once; later refreshes only swap their data. */
@@ -102,7 +102,7 @@ const HC = (() => {
       ["p50", ms(stats.medianLatency)], ["p95", ms(stats.p95Latency)], ["p99", ms(stats.p99Latency)],
       ["Error rate", pct(stats.errorRate)], ["Cache hits", pct(stats.cacheHitRate)],
       ["Confidence", stats.averageConfidence == null ? "—" : num(stats.averageConfidence, 1)],
-      ["Accuracy", stats.accuracy == null ? "no feedback" : pct(stats.accuracy)],
+      ["Accuracy", pct(stats.accuracy)],
     ];
     node.replaceChildren(...items.map(([k, v]) => el("div", { class: "kpi" }, el("dt", { text: k }), el("dd", { text: v }))));
   }
@@ -121,8 +121,8 @@ const HC = (() => {
     node.replaceChildren(el("h3", { text: "A/B test" }), el("table", { class: "table compact" }, el("thead", {}, head), el("tbody", {}, ...rows)));
   }
 
-  function drift(node, result) {
-    const title = el("h3", { text: "Input drift vs training data" });
+  function drift(node, result, { heading = true } = {}) {
+    const title = heading ? el("h3", { text: "Input drift vs training data" }) : null;
     if (!result.available) {
       node.replaceChildren(title, el("p", { class: "muted small", text: result.reason }));
       return;

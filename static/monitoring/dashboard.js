@@ -12,8 +12,8 @@
     if (!node) {
       node = template.content.firstElementChild.cloneNode(true);
       node.dataset.model = model.id;
-      container.append(node);
     }
+    container.append(node); // (re)placed in the feed's order: models needing attention first
     return node;
   }
 
@@ -34,6 +34,8 @@
 
   function render(data, windowSeconds) {
     renderSummary(data.models);
+    const ids = new Set(data.models.map((m) => m.id));
+    container.querySelectorAll(".card[data-model]").forEach((n) => { if (!ids.has(n.dataset.model)) n.remove(); });
     for (const model of data.models) {
       const node = card(model);
       const link = node.querySelector(".model-link");

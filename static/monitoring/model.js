@@ -38,7 +38,7 @@
     const arms = document.getElementById("arms");
     HC.arms(arms, model.arms);
     if (!model.arms.length) { arms.hidden = false; arms.replaceChildren(el("p", { class: "muted", text: "This model is not the challenger of an A/B test." })); }
-    HC.drift(document.getElementById("drift"), model.drift);
+    HC.drift(document.getElementById("drift"), model.drift, { heading: false });
     errors(model.recentErrors);
   }
 
