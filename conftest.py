@@ -58,7 +58,7 @@ def _clean_caches():
 
     _clear_all_caches()
     forget_cached_models()
-    shared_cache()._down_until = 0.0
+    shared_cache().reset()
     # Each metric is stored as it is recorded, so tests may read Metric rows at once;
     # tests of the buffer itself turn this off (tests/monitoring/test_recorder.py).
     metric_buffer().synchronous = True

@@ -124,21 +124,25 @@ MEMORY_CACHE = {
     "KEY_PREFIX": CACHE_KEY_PREFIX,
     "OPTIONS": {"MAX_ENTRIES": env_int("MEMORY_CACHE_MAX_ENTRIES", 50_000)},
 }
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": CACHE_KEY_PREFIX,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # A dead Redis must cost milliseconds, not seconds.
-                "SOCKET_CONNECT_TIMEOUT": 0.25,
-                "SOCKET_TIMEOUT": 0.25,
-            },
+
+
+def redis_cache_config(url: str) -> dict:
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            # A dead Redis must cost milliseconds, not seconds: short timeouts, and
+            # predictions.cache does not try it again for CACHE_RETRY_AFTER seconds.
+            "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT", 0.25),
+            "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT", 0.25),
         },
-        "memory": MEMORY_CACHE,
     }
+
+
+if REDIS_URL:
+    CACHES = {"default": redis_cache_config(REDIS_URL), "memory": MEMORY_CACHE}
 else:
     CACHES = {"default": MEMORY_CACHE, "memory": MEMORY_CACHE}
 
@@ -216,6 +220,10 @@ SPECTACULAR_SETTINGS = {
 HOTCRM = {
     "BATCH_LIMIT": env_int("BATCH_LIMIT", 1000),
     "DEFAULT_CACHE_TTL": env_int("DEFAULT_CACHE_TTL", 300),
+    # Seconds the in-process cache stands in after Redis failed before Redis is tried again.
+    "CACHE_RETRY_AFTER": env_float("CACHE_RETRY_AFTER", 5.0),
+    # Prediction entries the in-process cache holds per process (least recently used go).
+    "MEMORY_CACHE_MAX_ENTRIES": env_int("MEMORY_CACHE_MAX_ENTRIES", 50_000),
     "METRICS_RETENTION": env_int("METRICS_RETENTION", 10_000),
     # Metrics are buffered per process and stored in one INSERT per this many records or
     # per this many seconds, whichever comes first (monitoring/recorder.py).

@@ -42,7 +42,9 @@ def ab_arms(model: MLModel, window: int) -> list[dict[str, Any]]:
         return []
     return [
         {"arm": "challenger", "modelId": model.pk, "trafficPercentage": model.ab_traffic_percentage,
-         "stats": model_stats(model.pk, window=window, arm="challenger")},
+         "mode": model.ab_mode,
+         # in shadow mode the challenger runs on the side: its arm is "shadow"
+         "stats": model_stats(model.pk, window=window, arm=["challenger", "shadow"])},
         {"arm": "champion", "modelId": model.ab_champion_id, "trafficPercentage": 100 - model.ab_traffic_percentage,
          "stats": model_stats(model.ab_champion_id, window=window, arm="champion")},
     ]

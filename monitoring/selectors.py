@@ -56,16 +56,16 @@ def window_start(window: int | None, now: datetime | None = None) -> datetime | 
     return None if not window else (now or timezone.now()) - timedelta(seconds=window)
 
 
-def metrics_in_window(model_id: str, since: datetime | None, arm: str | None = None) -> QuerySet[Metric]:
+def metrics_in_window(model_id: str, since: datetime | None, arm: str | list[str] | None = None) -> QuerySet[Metric]:
     qs = Metric.objects.filter(model_id=model_id, kind=PREDICTION)
     if since is not None:
         qs = qs.filter(timestamp__gte=since)
     if arm is not None:
-        qs = qs.filter(ab_arm=arm)
+        qs = qs.filter(ab_arm__in=_arms(arm))
     return qs
 
 
-def metrics_sample(model_id: str, since: datetime | None, *, arm: str | None = None,
+def metrics_sample(model_id: str, since: datetime | None, *, arm: str | list[str] | None = None,
                    with_time: bool = False) -> Sample:
     fields = ["latency_ms", "confidence", "cached", "success"] + (["timestamp"] if with_time else [])
     rows = list(metrics_in_window(model_id, since, arm).values_list(*fields))
@@ -93,7 +93,7 @@ def summarise(sample: Sample) -> dict[str, Any]:
     }
 
 
-def model_stats(model_id: str, *, window: int | None = None, arm: str | None = None) -> dict[str, Any]:
+def model_stats(model_id: str, *, window: int | None = None, arm: str | list[str] | None = None) -> dict[str, Any]:
     """PerformanceStats of one model over the last `window` seconds (all retained if None)."""
     metrics_flush()
     since = window_start(window)
@@ -108,24 +108,22 @@ def model_stats(model_id: str, *, window: int | None = None, arm: str | None = N
     }
 
 
-def feedback_accuracy(model_id: str, since: datetime | None, *, arm: str | None = None) -> float | None:
-    """% of predictions with feedback whose label (or value) matched the actual outcome."""
-    qs = PredictionLog.objects.filter(model_id=model_id, feedback_at__isnull=False)
+def feedback_accuracy(model_id: str, since: datetime | None, *, arm: str | list[str] | None = None) -> float | None:
+    """% of predictions with an outcome that were right (predictions' outcome rules)."""
+    from predictions.selectors import live_accuracy, outcome_summary
+    from registry.models import MLModel
+
+    if arm is None:
+        return live_accuracy(model_id, since)["accuracy"]
+    logs = PredictionLog.objects.filter(model_id=model_id, ab_arm__in=_arms(arm))
     if since is not None:
-        qs = qs.filter(created_at__gte=since)
-    if arm is not None:
-        qs = qs.filter(ab_arm=arm)
-    rows = list(qs.values_list("label", "prediction", "actual"))
-    if not rows:
-        return None
-    right = sum(_matches(label, prediction, actual) for label, prediction, actual in rows)
-    return _r(100 * right / len(rows))
+        logs = logs.filter(created_at__gte=since)
+    model_type = MLModel.objects.filter(pk=model_id).values_list("type", flat=True).first() or ""
+    return outcome_summary(logs, model_type)["accuracy"]
 
 
-def _matches(label: str, prediction: Any, actual: Any) -> bool:
-    if isinstance(actual, str) and label:
-        return actual.strip().lower() == label.lower()
-    return actual == prediction
+def _arms(arm: str | list[str]) -> list[str]:
+    return [arm] if isinstance(arm, str) else list(arm)
 
 
 def recent_errors(model_id: str, limit: int = 50) -> list[dict[str, Any]]:

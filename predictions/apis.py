@@ -1,17 +1,23 @@
 from __future__ import annotations
 
+import uuid
+
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from predictions import services
+from predictions import feedback, selectors, services
 from predictions.serializers import (
+    AbTestReportSerializer,
     BatchRequestSerializer,
     BatchResponseSerializer,
+    FeedbackRequestSerializer,
+    FeedbackResponseSerializer,
     PredictionRequestSerializer,
     PredictionResponseSerializer,
 )
+from registry.selectors import model_get_fresh
 
 
 class PredictionApi(APIView):
@@ -37,3 +43,24 @@ class BatchPredictionApi(APIView):
             model_id=data["modelId"], rows=data["features"], use_cache=data["useCache"]
         )
         return Response({"results": results})
+
+
+class PredictionFeedbackApi(APIView):
+    """The outcome of a prediction: 201 when recorded, 200 when the same outcome was already
+    recorded (a retry), 409 when a different one was."""
+
+    @extend_schema(request=FeedbackRequestSerializer, responses={201: FeedbackResponseSerializer,
+                                                                  200: FeedbackResponseSerializer})
+    def post(self, request: Request, prediction_id: uuid.UUID) -> Response:
+        body = FeedbackRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        log, created = feedback.prediction_feedback_record(
+            prediction_id=str(prediction_id), actual=body.validated_data["actual"],
+        )
+        return Response(feedback.outcome_feedback_body(log), status=201 if created else 200)
+
+
+class AbTestReportApi(APIView):
+    @extend_schema(responses=AbTestReportSerializer)
+    def get(self, request: Request, model_id: str) -> Response:
+        return Response(selectors.ab_test_report(model_get_fresh(model_id)))

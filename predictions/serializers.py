@@ -45,3 +45,58 @@ class PredictionResponseSerializer(serializers.Serializer):
 
 class BatchResponseSerializer(serializers.Serializer):
     results = PredictionResponseSerializer(many=True)
+
+
+class FeedbackRequestSerializer(serializers.Serializer):
+    actual = serializers.JSONField(
+        help_text="What really happened: the class label for a classifier ('hot', 'high', "
+                  "'positive', ...), a number for a regression or forecast (its first period).",
+    )
+
+    def validate_actual(self, value):
+        if value is None:
+            raise serializers.ValidationError("This field may not be null.")
+        return value
+
+
+class FeedbackResponseSerializer(serializers.Serializer):
+    predictionId = serializers.UUIDField()
+    modelId = serializers.CharField()
+    abTestArm = serializers.CharField(allow_null=True)
+    actual = serializers.JSONField()
+    recordedAt = serializers.DateTimeField()
+    correct = serializers.BooleanField(required=False)
+    absoluteError = serializers.FloatField(required=False, allow_null=True)
+
+
+class AbArmSerializer(serializers.Serializer):
+    modelId = serializers.CharField()
+    modelVersion = serializers.CharField()
+    predictions = serializers.IntegerField()
+    failures = serializers.IntegerField()
+    latency = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    meanConfidence = serializers.FloatField(allow_null=True)
+    outcomes = serializers.IntegerField()
+    accuracy = serializers.FloatField(allow_null=True, help_text="% correct, classifiers")
+    mae = serializers.FloatField(allow_null=True, help_text="mean absolute error, numbers")
+
+
+class AbSignificanceSerializer(serializers.Serializer):
+    test = serializers.CharField()
+    winner = serializers.CharField(allow_null=True)
+    pValue = serializers.FloatField(allow_null=True)
+    confidenceLevel = serializers.IntegerField()
+    outcomesNeeded = serializers.IntegerField(allow_null=True)
+    text = serializers.CharField()
+
+
+class AbTestReportSerializer(serializers.Serializer):
+    modelId = serializers.CharField()
+    championModelId = serializers.CharField()
+    enabled = serializers.BooleanField()
+    mode = serializers.CharField()
+    trafficPercentage = serializers.FloatField()
+    metric = serializers.ChoiceField(choices=["accuracy", "mae"])
+    arms = serializers.DictField(child=AbArmSerializer())
+    significance = AbSignificanceSerializer()
+    verdict = serializers.CharField()

@@ -1,6 +1,6 @@
 """The prediction pipeline. `predict` and `predict_batch` read top to bottom:
 resolve model -> choose arm -> validate -> cache lookup -> provider call -> response ->
-cache store -> record (log and metric)."""
+cache store -> record (log and metric) -> shadow run of a challenger (after the response)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ from hotcrm_ai.errors import ApplicationError, Conflict, InvalidInput, ProviderF
 from ml.base import Prediction
 from ml.schema import FeatureError, parse_schema, validate_features
 from monitoring.services import MetricRecord, metrics_record
-from predictions.cache import shared_cache
+from predictions.cache import CachedAnswer, Entry, entry_key, shared_cache
 from predictions.models import PredictionLog
 from predictions.providers import provider_for
 from predictions.routing import Route, choose_arm
+from predictions.shadow import shadow_schedule
 from registry.models import MLModel
 from registry.selectors import model_get
 
@@ -55,6 +56,7 @@ def predict(
     elapsed = _ms(started)
     cache_store([answer], use_cache)
     record(requested, [answer], context, elapsed)
+    shadow_schedule(requested, [answer], [features], context)
     return response(requested, answer, elapsed)
 
 
@@ -71,6 +73,7 @@ def predict_batch(*, model_id: str, rows: Any, use_cache: bool = True) -> list[d
     elapsed = _ms(started)
     cache_store(answers, use_cache)
     record(requested, answers, None, elapsed)
+    shadow_schedule(requested, answers, rows, None)
     return [response(requested, a, elapsed) for a in answers]
 
 
@@ -97,20 +100,35 @@ def validate(model: MLModel, features: Any, *, row: int | None = None) -> dict[s
 
 
 def cache_key(model: MLModel, features: dict[str, Any]) -> str:
-    canonical = json.dumps(features, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    digest = hashlib.sha256(canonical.encode()).hexdigest()
-    return f"pred:{model.pk}:{model.version}:{model.revision}:{digest}"
+    """The answering model, its version and revision (bumped by retraining and by registry
+    edits that change answers) and the canonical features, hashed to a bounded length."""
+    canonical = json.dumps(
+        [model.version, model.revision, canonical_features(features)],
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    )
+    return entry_key(model.pk, hashlib.sha256(canonical.encode()).hexdigest())
+
+
+def canonical_features(value: Any) -> Any:
+    """Equal inputs, equal form: 5 and 5.0 are one number (key order is sorted by dumps)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): canonical_features(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical_features(v) for v in value]
+    return value
 
 
 def cache_lookup(answers: list[Answer], use_cache: bool) -> None:
+    """All the rows in one round trip; `useCache: false` and a TTL of 0 skip the cache."""
     wanted = [a for a in answers if use_cache and a.route.model.cache_ttl > 0]
     for a in wanted:
         a.cache_key = cache_key(a.route.model, a.features)
-    found = shared_cache().get_many(list({a.cache_key for a in wanted}))
-    for a in wanted:
-        hit = found.get(a.cache_key)
+    found = shared_cache().lookup([a.cache_key for a in wanted])
+    for a, hit in zip(wanted, found, strict=True):
         if hit is not None:
-            a.prediction = Prediction(hit["prediction"], hit["confidence"])
+            a.prediction = Prediction(hit.prediction, hit.confidence)
             a.cached = True
 
 
@@ -136,15 +154,12 @@ def invoke_provider(requested: MLModel, answers: list[Answer], started: float) -
 
 
 def cache_store(answers: list[Answer], use_cache: bool) -> None:
-    fresh: dict[int, dict[str, Any]] = {}
-    for a in answers:
-        if use_cache and not a.cached and a.cache_key and a.prediction is not None:
-            ttl = a.route.model.cache_ttl
-            fresh.setdefault(ttl, {})[a.cache_key] = {
-                "prediction": a.prediction.value, "confidence": a.prediction.confidence,
-            }
-    for ttl, mapping in fresh.items():
-        shared_cache().set_many(mapping, ttl)
+    """The misses in one round trip, each with its model's TTL."""
+    shared_cache().store([
+        Entry(a.cache_key, CachedAnswer(a.prediction.value, a.prediction.confidence), a.route.model.cache_ttl)
+        for a in answers
+        if use_cache and not a.cached and a.cache_key and a.prediction is not None
+    ])
 
 
 def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | None, elapsed: float) -> None:

@@ -61,3 +61,11 @@ def artifact_latest_meta(model: MLModel) -> tuple[int, str] | None:
     return row
 
 
+
+
+def model_get_fresh(model_id: str) -> MLModel:
+    """The stored row itself, not the per-process cached copy."""
+    model = model_list().filter(pk=model_id).first()
+    if model is None:
+        raise NotFound(f"No model '{model_id}' is registered.", code="model_not_found")
+    return model

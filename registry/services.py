@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int, str], None]
 
 # Fields whose change can change a model's answers: the cache must not serve old ones.
-ANSWER_FIELDS = {"version", "provider", "provider_config", "feature_schema", "credentials_encrypted"}
+# (cache_ttl too: entries stored under a longer TTL must not outlive a shorter new one.)
+ANSWER_FIELDS = {"version", "provider", "provider_config", "feature_schema", "credentials_encrypted",
+                 "cache_ttl"}
 
 
 def registry_changed() -> None:

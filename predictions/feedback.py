@@ -1,0 +1,116 @@
+"""Outcomes: what really happened to a predicted object. An outcome is recorded once per
+prediction; it feeds the model's live accuracy (classifiers) or MAE (numbers) and the A/B
+verdict. Sending the same outcome again changes nothing; a different one is refused with
+409, so a retried call is safe and a contradiction is never silently overwritten."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from hotcrm_ai.errors import Conflict, InvalidInput, NotFound, NotSupported
+from predictions.models import PredictionLog
+from predictions.shadow import shadow_id
+from registry.models import MLModel, ModelType
+
+LABEL_TYPES = {ModelType.CLASSIFICATION, ModelType.NLP}
+NUMBER_TYPES = {ModelType.REGRESSION, ModelType.FORECASTING}
+# The labels of the built-in output shapes, by the key that carries them.
+KNOWN_LABELS = {
+    "class": ("hot", "warm", "cold"),
+    "risk": ("low", "medium", "high"),
+    "sentiment": ("positive", "neutral", "negative"),
+}
+
+
+def outcome_kind(model_type: str) -> str:
+    if model_type in LABEL_TYPES:
+        return "label"
+    if model_type in NUMBER_TYPES:
+        return "number"
+    raise NotSupported(
+        f"Outcomes are not supported for {model_type} models: send a class label for a "
+        "classifier or a number for a regression or forecast.", code="outcome_not_supported",
+    )
+
+
+@transaction.atomic
+def prediction_feedback_record(*, prediction_id: str, actual: Any) -> tuple[PredictionLog, bool]:
+    """Record the outcome; returns the log and whether it was new."""
+    log = PredictionLog.objects.select_for_update().filter(pk=prediction_id, shadow=False).first()
+    if log is None:
+        raise NotFound(f"No prediction '{prediction_id}'.", code="prediction_not_found")
+    actual = outcome_validate(log, actual)
+    if log.actual is not None:
+        if log.actual == actual:
+            return log, False
+        raise Conflict(
+            f"Prediction '{prediction_id}' already has the outcome {log.actual!r}; "
+            "an outcome cannot be changed.", code="outcome_conflict",
+        )
+    now = timezone.now()
+    # The shadow twin (if the challenger ran on the side) gets the same outcome.
+    PredictionLog.objects.filter(pk__in=[log.pk, shadow_id(log.pk)], actual__isnull=True).update(
+        actual=actual, feedback_at=now,
+    )
+    log.actual, log.feedback_at = actual, now
+    return log, True
+
+
+def outcome_validate(log: PredictionLog, actual: Any) -> Any:
+    model_type = MLModel.objects.filter(pk=log.model_id).values_list("type", flat=True).first()
+    kind = outcome_kind(model_type) if model_type else _kind_from_prediction(log)
+    if kind == "number":
+        if isinstance(actual, bool) or not isinstance(actual, int | float) or not math.isfinite(actual):
+            raise InvalidInput("'actual' must be a finite number for this model.", code="invalid_actual")
+        return float(actual)
+    if not isinstance(actual, str) or not actual.strip() or len(actual) > 50:
+        raise InvalidInput("'actual' must be the class label (a short string) the object turned out to have.",
+                           code="invalid_actual")
+    labels = _labels_of(log.prediction)
+    value = actual.strip().lower() if labels else actual.strip()
+    if labels and value not in labels:
+        raise InvalidInput(f"'actual' must be one of {', '.join(labels)}.", code="invalid_actual")
+    return value
+
+
+def predicted_number(prediction: Any) -> float | None:
+    """The number a regression or forecast predicted (a forecast's first period)."""
+    if isinstance(prediction, int | float) and not isinstance(prediction, bool):
+        return float(prediction)
+    if isinstance(prediction, dict):
+        if isinstance(prediction.get("value"), int | float):
+            return float(prediction["value"])
+        forecast = prediction.get("forecast")
+        if isinstance(forecast, list) and forecast and isinstance(forecast[0], dict):
+            return predicted_number(forecast[0])
+    return None
+
+
+def outcome_feedback_body(log: PredictionLog) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "predictionId": str(log.pk), "modelId": log.model_id, "abTestArm": log.ab_arm or None,
+        "actual": log.actual, "recordedAt": log.feedback_at.isoformat() if log.feedback_at else None,
+    }
+    if isinstance(log.actual, str):
+        body["correct"] = log.label == log.actual
+    else:
+        predicted = predicted_number(log.prediction)
+        body["absoluteError"] = None if predicted is None else abs(predicted - log.actual)
+    return body
+
+
+def _labels_of(prediction: Any) -> tuple[str, ...]:
+    if isinstance(prediction, dict):
+        for key, labels in KNOWN_LABELS.items():
+            if key in prediction:
+                return labels
+    return ()
+
+
+def _kind_from_prediction(log: PredictionLog) -> str:
+    # The model was deleted since: judge by what it answered.
+    return "label" if log.label else "number"
