@@ -18,6 +18,9 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = "info"
+# gunicorn 27's control socket has one default path per user: several servers on one
+# machine (test runs, checkouts) would take it from each other. Nothing here uses it.
+control_socket_disable = True
 
 _OWN_PROMETHEUS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _OWN_PROMETHEUS_DIR:

@@ -24,7 +24,7 @@ from tests.monitoring.support import CHURN
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 3
-N = 90
+N = 60
 
 
 def _free_port() -> int:
@@ -67,9 +67,9 @@ class Server:
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(WORKERS),
              # Import the app once in the master, not once per worker: a quicker start.
              "--preload"],
-            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(self.prom.parent / f"gunicorn-{self.port}.log", "wb"),
         )
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30,
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120,
                                    headers={"Authorization": f"Token {site['token']}"})
         self._wait_ready()
 
@@ -77,7 +77,7 @@ class Server:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"gunicorn exited: {self.log()[-2000:]}")
             try:
                 if self.client.get("/healthz").status_code == 200:
                     return
@@ -86,10 +86,13 @@ class Server:
             time.sleep(0.3)
         raise RuntimeError("gunicorn did not become ready")
 
+    def log(self) -> str:
+        return (self.prom.parent / f"gunicorn-{self.port}.log").read_text(errors="replace")
+
     def predict_many(self, n: int, model_id: str = "churn-prediction-v1") -> None:
         def one(i: int) -> int:
             # a fresh connection per request, so the requests spread over the workers
-            with httpx.Client(base_url=str(self.client.base_url), headers=self.client.headers, timeout=30) as c:
+            with httpx.Client(base_url=str(self.client.base_url), headers=self.client.headers, timeout=120) as c:
                 body = {"modelId": model_id, "features": CHURN | {"account_age": 1 + i % 200}}
                 return c.post("/api/v1/predictions/", json=body).status_code
 
@@ -137,7 +140,7 @@ def test_it_loses_no_buffered_metric_on_a_normal_shutdown(site):
     lead = "lead-scoring-v1"
     try:
         def one(i: int) -> int:
-            with httpx.Client(base_url=str(server.client.base_url), headers=server.client.headers, timeout=30) as c:
+            with httpx.Client(base_url=str(server.client.base_url), headers=server.client.headers, timeout=120) as c:
                 features = {"company_size": 10 + i, "industry": "Retail", "engagement_score": 40,
                             "job_title": "Manager", "budget": 1000}
                 return c.post("/api/v1/predictions/", json={"modelId": lead, "features": features}).status_code
