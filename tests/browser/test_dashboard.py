@@ -20,11 +20,9 @@ PASSWORD = "operator-password-42"
 def traffic(service_token):
     """An hour of real traffic: predictions through the API (A/B arms, cache hits, a model
     failing for real, drifted churn inputs), their metrics then spread over the last hour."""
-    from conftest import install_builtin_models
-    from tests.monitoring.support import untrained_model
+    from tests.monitoring.support import ensure_builtin_models, untrained_model
 
-    if not MLModel.objects.exists():  # an earlier transactional test flushed the database
-        install_builtin_models()
+    ensure_builtin_models()
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {service_token}")
 

@@ -36,3 +36,12 @@ def untrained_model(model_id: str = "churn-untrained", **extra) -> MLModel:
 
 def predict(api, model_id: str, features: dict, **extra):
     return api.post("/api/v1/predictions/", {"modelId": model_id, "features": features, **extra}, format="json")
+
+
+def ensure_builtin_models() -> None:
+    """Transactional tests start from whatever an earlier one left: Django empties the
+    database after each of them, so the built-in models may be gone."""
+    from conftest import install_builtin_models
+
+    if not MLModel.objects.filter(pk="churn-prediction-v1").exists():
+        install_builtin_models()

@@ -62,12 +62,14 @@ class Server:
         self.prom = site["var"] / f"prometheus-{self.port}"
         self.prom.mkdir()
         self.env = site["env"] | {"PROMETHEUS_MULTIPROC_DIR": str(self.prom)} | env
+        self.log_path = self.prom.parent / f"gunicorn-{self.port}.log"
+        self.log_file = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"),
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(WORKERS),
              # Import the app once in the master, not once per worker: a quicker start.
              "--preload"],
-            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(self.prom.parent / f"gunicorn-{self.port}.log", "wb"),
+            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log_file,
         )
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120,
                                    headers={"Authorization": f"Token {site['token']}"})
@@ -87,7 +89,7 @@ class Server:
         raise RuntimeError("gunicorn did not become ready")
 
     def log(self) -> str:
-        return (self.prom.parent / f"gunicorn-{self.port}.log").read_text(errors="replace")
+        return self.log_path.read_text(errors="replace")
 
     def predict_many(self, n: int, model_id: str = "churn-prediction-v1") -> None:
         def one(i: int) -> int:
@@ -104,6 +106,7 @@ class Server:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)  # gunicorn's graceful shutdown
             self.process.wait(timeout=60)
+        self.log_file.close()
 
 
 def _stored(db: Path, model_id: str) -> int:

@@ -8,7 +8,7 @@ from django.utils import timezone
 from monitoring.models import Metric
 from monitoring.recorder import metric_buffer
 from monitoring.services import metrics_trim
-from tests.monitoring.support import CHURN, add_metrics, predict
+from tests.monitoring.support import CHURN, add_metrics, ensure_builtin_models, predict
 
 pytestmark = pytest.mark.django_db
 
@@ -46,10 +46,11 @@ def test_it_flushes_once_the_oldest_record_is_older_than_the_interval(api, buffe
 
 
 def test_it_flushes_from_a_background_thread(api, buffered, settings, transactional_db):
+    ensure_builtin_models()
     settings.HOTCRM = settings.HOTCRM | {"METRICS_FLUSH_INTERVAL": 0.05}
     buffered.start_background_flush()
     try:
-        predict(api, "churn-prediction-v1", CHURN)
+        assert predict(api, "churn-prediction-v1", CHURN).status_code == 200
         deadline = time.monotonic() + 5
         while Metric.objects.count() < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
