@@ -233,6 +233,11 @@ HOTCRM = {
     "HEALTH_WINDOW": env_int("HEALTH_WINDOW", 300),
     "DRIFT_WINDOW": env_int("DRIFT_WINDOW", 86_400),
     "DRIFT_SAMPLE": env_int("DRIFT_SAMPLE", 1_000),
+    # Analytics questions: with a key an LLM translates them, else the offline parser does.
+    "OPENAI_API_KEY": env_str("OPENAI_API_KEY"),
+    "OPENAI_BASE_URL": env_str("OPENAI_BASE_URL"),
+    "OPENAI_MODEL": env_str("OPENAI_MODEL", "gpt-4o-mini"),
+    "OPENAI_TIMEOUT": env_int("OPENAI_TIMEOUT", 20),
     # Fernet key for provider credentials at rest; derived from SECRET_KEY when unset.
     "CREDENTIALS_KEY": env_str("CREDENTIALS_KEY"),
 }
@@ -243,5 +248,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Provider clients log request headers and response bodies at DEBUG, and those can
+        # carry credentials (an endpoint may echo a key): they never log below INFO here.
+        **{name: {"level": "INFO"} for name in ("botocore", "boto3", "urllib3", "s3transfer")},
+        **{name: {"level": "WARNING"} for name in ("httpx", "httpcore", "openai")},
+    },
 }

@@ -263,6 +263,10 @@ class CacheManager:
     def set(self, key: str, value: Any, timeout: int | None) -> None:
         self._call("set", key, value, timeout)
 
+    def add(self, key: str, value: Any, timeout: int | None) -> bool:
+        """Set only when absent; True when this call set it (atomic in Redis)."""
+        return bool(self._call("add", key, value, timeout))
+
     def incr(self, key: str, delta: int = 1) -> int:
         try:
             return self._call("incr", key, delta)

@@ -31,6 +31,10 @@ class PredictionMetadataSerializer(serializers.Serializer):
     requestedModelId = serializers.CharField()
     abTestArm = serializers.ChoiceField(choices=["challenger", "champion"], allow_null=True)
     provider = serializers.CharField()
+    fallbackFrom = serializers.CharField(
+        required=False, help_text="Present when the configured fallback model answered because this model failed.",
+    )
+    fallbackReason = serializers.CharField(required=False, help_text="provider_failed or provider_timeout")
 
 
 class PredictionResponseSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -41,6 +41,8 @@ class Answer:
     prediction: Prediction | None = None
     cached: bool = False
     prediction_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    fallback_from: str = ""  # the failed model this answer stands in for
+    fallback_reason: str = ""
 
 
 def predict(
@@ -144,13 +146,46 @@ def invoke_provider(requested: MLModel, answers: list[Answer], started: float) -
             results = provider_for(model).predict_batch(model, [a.features for a in group])
         except ApplicationError as exc:
             _record_failure(model, group, exc, started)
+            if answer_by_fallback(model, group, exc, started):
+                continue
             raise
         except Exception as exc:
             logger.exception("Model %s failed", model.pk)
             _record_failure(model, group, exc, started)
-            raise ProviderFailed(f"Model '{model.pk}' failed to answer.") from None
+            error = ProviderFailed(f"Model '{model.pk}' failed to answer.")
+            if answer_by_fallback(model, group, error, started):
+                continue
+            raise error from None
         for a, result in zip(group, results, strict=True):
             a.prediction = result
+
+
+def answer_by_fallback(model: MLModel, group: list[Answer], error: ApplicationError, started: float) -> bool:
+    """When a provider failed (502/504), the model's explicitly configured fallback answers
+    instead, and the response says so in `metadata.fallbackFrom`. One level only; nothing is
+    ever replaced silently, and without a fallback the failure is the answer."""
+    if error.status not in (502, 504) or not model.fallback_model_id:
+        return False
+    fallback = model_get(model.fallback_model_id)
+    if not fallback.is_active or fallback.pk == model.pk:
+        return False
+    try:
+        rows = [validate(fallback, a.features) for a in group]
+    except InvalidInput:
+        logger.warning("Fallback %s of %s cannot take these features", fallback.pk, model.pk)
+        return False
+    try:
+        results = provider_for(fallback).predict_batch(fallback, rows)
+    except Exception as exc:
+        logger.warning("Fallback %s of %s failed too (%s)", fallback.pk, model.pk, type(exc).__name__)
+        _record_failure(fallback, group, exc if isinstance(exc, ApplicationError) else error, started)
+        return False
+    for a, row, result in zip(group, rows, results, strict=True):
+        a.route = replace(a.route, model=fallback)
+        a.features, a.prediction = row, result
+        a.fallback_from, a.fallback_reason = model.pk, error.code
+        a.cache_key = ""  # never cached as the failed model's answer
+    return True
 
 
 def cache_store(answers: list[Answer], use_cache: bool) -> None:
@@ -203,6 +238,7 @@ def response(requested: MLModel, a: Answer, elapsed: float) -> dict[str, Any]:
             "requestedModelId": requested.pk,
             "abTestArm": a.route.arm,
             "provider": model.provider,
+            **({"fallbackFrom": a.fallback_from, "fallbackReason": a.fallback_reason} if a.fallback_from else {}),
         },
     }
 

@@ -3,11 +3,19 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
 
+from hotcrm_ai.errors import ApplicationError
 from registry import services
+from registry.audit import actor_of
 from registry.crypto import decrypt_credentials
-from registry.models import MLModel, ModelArtifact
+from registry.models import MLModel, ModelArtifact, RegistryChange
 
 SECRET_FIELDS = ("api_key", "access_key_id", "secret_access_key", "session_token")
 CREDENTIAL_NAMES = {
@@ -71,14 +79,17 @@ class MLModelAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "version", "type", "provider", "status", "ab_summary", "cache_ttl", "updated_at"]
     list_filter = ["status", "type", "provider", "ab_enabled"]
     search_fields = ["id", "name", "description"]
-    readonly_fields = ["revision", "metrics_table", "health_panel", "created_at", "updated_at"]
+    readonly_fields = ["revision", "metrics_table", "ab_report", "health_panel", "created_at", "updated_at"]
+    actions = ["test_connection", "promote_challengers"]
+    change_form_template = "admin/registry/mlmodel/change_form.html"
     fieldsets = [
         (None, {"fields": ["id", "name", "version", "type", "status", "description"]}),
         ("Current health", {"fields": ["health_panel"]}),
         ("Provider", {"fields": ["provider", "provider_config", "api_key", "access_key_id",
                                  "secret_access_key", "session_token", "region", "api_key_env",
                                  "clear_credentials", "fallback_model"]}),
-        ("A/B test", {"fields": ["ab_enabled", "ab_mode", "ab_traffic_percentage", "ab_champion"]}),
+        ("A/B test", {"fields": ["ab_enabled", "ab_mode", "ab_traffic_percentage", "ab_champion",
+                                 "ab_report"]}),
         ("Serving", {"fields": ["feature_schema", "cache_ttl", "health_thresholds"]}),
         ("Measured", {"fields": ["metrics_table", "revision", "created_at", "updated_at"]}),
     ]
@@ -102,16 +113,71 @@ class MLModelAdmin(admin.ModelAdmin):
 
         return health_panel(obj)
 
+    @admin.action(description="Test connection (a real, cheap call to the provider)")
+    def test_connection(self, request: HttpRequest, queryset) -> None:
+        for model in queryset:
+            self._report_health(request, model)
+
+    def _report_health(self, request: HttpRequest, model: MLModel) -> None:
+        from predictions.providers import health_check
+
+        result = health_check(model)
+        verdict = "connection OK" if result.ok else "connection FAILED"
+        detail = f": {result.detail}" if result.detail else ""
+        self.message_user(
+            request, f"{model.pk} ({model.provider}): {verdict} in {result.latency_ms:.1f} ms{detail}",
+            messages.SUCCESS if result.ok else messages.ERROR,
+        )
+
+    def get_urls(self):
+        test = self.admin_site.admin_view(require_POST(self.test_connection_view))
+        return [path("<path:object_id>/test-connection/", test, name="registry_mlmodel_test_connection"),
+                *super().get_urls()]
+
+    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        model = get_object_or_404(MLModel, pk=object_id)
+        if not self.has_change_permission(request, model):
+            raise PermissionDenied
+        self._report_health(request, model)
+        return HttpResponseRedirect(reverse("admin:registry_mlmodel_change", args=[model.pk]))
+
     def save_model(self, request, obj, form, change):
         credentials = form.credentials()
         data = {f: form.cleaned_data[f] for f in form.changed_data if f in {x.name for x in MLModel._meta.fields}}
         if change:
             fresh = MLModel.objects.get(pk=obj.pk)
-            services.model_update(model=fresh, data=data, credentials=credentials)
+            services.model_update(model=fresh, data=data, credentials=credentials,
+                                  actor=actor_of(request, "admin"))
         else:
             fields = {f.name: getattr(obj, f.name) for f in MLModel._meta.fields
                       if f.editable and f.name not in ("credentials_encrypted",)}
-            services.model_register(data=fields, credentials=credentials)
+            services.model_register(data=fields, credentials=credentials, actor=actor_of(request, "admin"))
+
+    def delete_model(self, request, obj):
+        services.model_delete(model=obj, actor=actor_of(request, "admin"))
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            services.model_delete(model=obj, actor=actor_of(request, "admin"))
+
+    @admin.display(description="A/B report")
+    def ab_report(self, obj: MLModel) -> str:
+        from predictions.selectors import ab_test_report
+
+        if obj is None or obj.ab_champion_id is None:
+            return "—"
+        return render_to_string("predictions/_ab_report.html", {"report": ab_test_report(obj)})
+
+    @admin.action(description="Promote the selected challengers (end their A/B tests in their favour)")
+    def promote_challengers(self, request, queryset):
+        for model in queryset:
+            try:
+                services.model_promote(model_id=model.pk, actor=actor_of(request, "admin"))
+            except (ApplicationError, ValidationError) as exc:
+                self.message_user(request, str(getattr(exc, "message", exc)), messages.ERROR)
+            else:
+                self.message_user(request, f"Promoted {model.pk}: it now answers all of its traffic.",
+                                  messages.SUCCESS)
 
 
 @admin.register(ModelArtifact)
@@ -122,4 +188,23 @@ class ModelArtifactAdmin(admin.ModelAdmin):
     readonly_fields = ["model", "version", "sha256", "training_rows", "created_at"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(RegistryChange)
+class RegistryChangeAdmin(admin.ModelAdmin):
+    """The audit trail, read only."""
+
+    list_display = ["changed_at", "model_id", "action", "field", "old_value", "new_value", "actor", "source"]
+    list_filter = ["action", "source", "model_id"]
+    search_fields = ["model_id", "field", "actor"]
+    date_hierarchy = "changed_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -8,10 +8,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apiauth.permissions import ReadOrStaffWrite
+from apiauth.permissions import IsStaff, ReadOrStaffWrite
 from hotcrm_ai.errors import Conflict, NotFound
 from registry import selectors, services
-from registry.serializers import ModelSerializer
+from registry.audit import actor_of
+from registry.models import RegistryChange
+from registry.serializers import ModelSerializer, RegistryChangeSerializer
 
 
 def _as_drf(exc: DjangoValidationError) -> serializers.ValidationError:
@@ -43,7 +45,8 @@ class ModelListApi(APIView):
         if selectors.model_list().filter(pk=fields["id"]).exists():
             raise Conflict(f"A model '{fields['id']}' is already registered.", code="model_exists")
         try:
-            model = services.model_register(data=fields, credentials=credentials)
+            model = services.model_register(data=fields, credentials=credentials,
+                                            actor=actor_of(request, "api"))
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
         return Response(ModelSerializer(model).data, status=status.HTTP_201_CREATED)
@@ -66,7 +69,8 @@ class ModelDetailApi(APIView):
             raise serializers.ValidationError({"id": "A model's id cannot be changed."})
         fields.pop("id", None)
         try:
-            model = services.model_update(model=model, data=fields, credentials=credentials)
+            model = services.model_update(model=model, data=fields, credentials=credentials,
+                                          actor=actor_of(request, "api"))
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
         return Response(ModelSerializer(model).data)
@@ -75,12 +79,37 @@ class ModelDetailApi(APIView):
     def delete(self, request: Request, model_id: str) -> Response:
         model = _fresh(model_id)
         try:
-            services.model_delete(model=model)
+            services.model_delete(model=model, actor=actor_of(request, "api"))
         except ProtectedError:
             raise Conflict(
                 f"'{model_id}' is the champion of an A/B test; end that test first.", code="model_in_use"
             ) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelPromoteApi(APIView):
+    """Promote a challenger: its A/B test ends and it answers all of its traffic."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=None, responses=ModelSerializer)
+    def post(self, request: Request, model_id: str) -> Response:
+        model = services.model_promote(model_id=model_id, actor=actor_of(request, "api"))
+        return Response(ModelSerializer(model).data)
+
+
+class ModelChangesApi(APIView):
+    """The audit trail of one model, newest first: who changed which setting when."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses=RegistryChangeSerializer(many=True))
+    def get(self, request: Request, model_id: str) -> Response:
+        from rest_framework.pagination import PageNumberPagination
+
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(RegistryChange.objects.filter(model_id=model_id), request, view=self)
+        return paginator.get_paginated_response(RegistryChangeSerializer(page, many=True).data)
 
 
 def _fresh(model_id: str):

@@ -125,6 +125,9 @@ class MLModel(models.Model):
         except ValueError as exc:
             errors["health_thresholds"] = str(exc)
         errors |= self._ab_errors()
+        if self.status != ModelStatus.ACTIVE and self.pk and self.challengers.filter(ab_enabled=True).exists():
+            names = ", ".join(self.challengers.filter(ab_enabled=True).values_list("id", flat=True))
+            errors["status"] = f"'{self.pk}' is the champion of {names}; end or promote that test first."
         if self.fallback_model_id and self.fallback_model_id == self.pk:
             errors["fallback_model"] = "A model cannot be its own fallback."
         if errors:
@@ -132,6 +135,11 @@ class MLModel(models.Model):
 
     def _ab_errors(self) -> dict[str, str]:
         champion = self.ab_champion
+        if self.ab_enabled and self.pk and self.challengers.filter(ab_enabled=True).exists():
+            names = ", ".join(self.challengers.filter(ab_enabled=True).values_list("id", flat=True))
+            return {"ab_enabled": f"'{self.pk}' is the champion of {names}; a champion cannot also be a challenger."}
+        if champion is not None and not self.ab_enabled:
+            return {}  # an ended test keeps its champion for the record
         if champion is None:
             return {"ab_champion": "An enabled A/B test needs a champion model."} if self.ab_enabled else {}
         if champion.pk == self.pk:
@@ -163,3 +171,31 @@ class ModelArtifact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id}@{self.version} {self.sha256[:12]}"
+
+
+class RegistryChange(models.Model):
+    """The audit trail: who changed which registry setting of which model, when, old -> new.
+    Written by the registry services, the single write path of the admin and the API."""
+
+    class Action(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        DELETE = "delete"
+        PROMOTE = "promote"
+
+    # Not a foreign key: the trail outlives the model it describes.
+    model_id = models.CharField(max_length=100, db_index=True)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    field = models.CharField(max_length=50, blank=True)
+    old_value = models.JSONField(null=True, blank=True)
+    new_value = models.JSONField(null=True, blank=True)
+    actor = models.CharField(max_length=200, help_text="Admin user, API token or 'system'.")
+    source = models.CharField(max_length=10)  # admin | api | system
+    changed_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        verbose_name = "registry change"
+
+    def __str__(self) -> str:
+        return f"{self.changed_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.model_id}.{self.field}"

@@ -7,7 +7,11 @@ from rest_framework import serializers
 from registry.crypto import decrypt_credentials
 from registry.models import AbMode, MLModel, ModelStatus, ModelType, Provider
 
-CREDENTIAL_KEYS = {"apiKey", "accessKeyId", "secretAccessKey", "sessionToken", "region", "apiKeyEnv"}
+CREDENTIAL_KEYS = {
+    "apiKey", "accessKeyId", "secretAccessKey", "sessionToken", "region",
+    # The name of an environment variable holding the value instead of the value itself.
+    "apiKeyEnv", "accessKeyIdEnv", "secretAccessKeyEnv", "sessionTokenEnv",
+}
 
 
 class AbTestSerializer(serializers.Serializer):
@@ -115,3 +119,14 @@ def _model_or_error(model_id: str | None, field: str) -> MLModel | None:
     if model is None:
         raise serializers.ValidationError({field: f"No model '{model_id}' is registered."})
     return model
+
+
+class RegistryChangeSerializer(serializers.Serializer):
+    modelId = serializers.CharField(source="model_id")
+    action = serializers.CharField()
+    field = serializers.CharField()
+    oldValue = serializers.JSONField(source="old_value")
+    newValue = serializers.JSONField(source="new_value")
+    actor = serializers.CharField()
+    source = serializers.CharField()
+    changedAt = serializers.DateTimeField(source="changed_at")

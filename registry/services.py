@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from hotcrm_ai.errors import Conflict
 from ml import artifacts
 from predictions.cache import shared_cache
+from registry.audit import SYSTEM, Actor, changes_record, snapshot
 from registry.crypto import artifact_key, encrypt_credentials
-from registry.models import MLModel, ModelArtifact, ModelStatus, Provider
+from registry.models import MLModel, ModelArtifact, ModelStatus, Provider, RegistryChange
 from registry.selectors import GENERATION_KEY, artifact_latest_meta
 
 if TYPE_CHECKING:
@@ -41,20 +43,27 @@ def _save(model: MLModel, *, bump: bool) -> MLModel:
 
 
 @transaction.atomic
-def model_register(*, data: dict[str, Any], credentials: dict[str, Any] | None = None) -> MLModel:
+def model_register(
+    *, data: dict[str, Any], credentials: dict[str, Any] | None = None, actor: Actor = SYSTEM
+) -> MLModel:
     model = MLModel(**data)
     model.credentials_encrypted = encrypt_credentials(credentials or {})
     model.full_clean(validate_unique=True)
     model.save(force_insert=True)
+    changes_record(model_id=model.pk, action=RegistryChange.Action.CREATE, before=None,
+                   after=snapshot(model), actor=actor,
+                   credentials_changed=sorted(credentials) if credentials else None)
     transaction.on_commit(registry_changed)
     return model
 
 
 @transaction.atomic
 def model_update(
-    *, model: MLModel, data: dict[str, Any], credentials: dict[str, Any] | None = None
+    *, model: MLModel, data: dict[str, Any], credentials: dict[str, Any] | None = None,
+    actor: Actor = SYSTEM, action: str = RegistryChange.Action.UPDATE,
 ) -> MLModel:
     """Apply `data` (model field names); `credentials=None` keeps the stored ones."""
+    before = snapshot(model)
     changed = set()
     for field, value in data.items():
         if getattr(model, field) != value:
@@ -63,13 +72,40 @@ def model_update(
     if credentials is not None:
         model.credentials_encrypted = encrypt_credentials(credentials)
         changed.add("credentials_encrypted")
-    return _save(model, bump=bool(changed & ANSWER_FIELDS))
+    _save(model, bump=bool(changed & ANSWER_FIELDS))
+    changes_record(model_id=model.pk, action=action, before=before, after=snapshot(model), actor=actor,
+                   credentials_changed=sorted(credentials) if credentials is not None else None)
+    return model
 
 
 @transaction.atomic
-def model_delete(*, model: MLModel) -> None:
+def model_delete(*, model: MLModel, actor: Actor = SYSTEM) -> None:
+    before = snapshot(model)
     model.delete()
+    changes_record(model_id=before["id"], action=RegistryChange.Action.DELETE, before=before,
+                   after=None, actor=actor)
     transaction.on_commit(registry_changed)
+
+
+@transaction.atomic
+def model_promote(*, model_id: str, actor: Actor = SYSTEM) -> MLModel:
+    """End the A/B test of challenger `model_id` in its favour: from now on it answers all
+    of its traffic. The old champion stays registered and active with all its history, and
+    the ended test keeps its champion on record so its report stays readable."""
+    challenger = MLModel.objects.select_for_update().filter(pk=model_id).first()
+    if challenger is None:
+        from hotcrm_ai.errors import NotFound
+
+        raise NotFound(f"No model '{model_id}' is registered.", code="model_not_found")
+    if not challenger.ab_enabled or challenger.ab_champion_id is None:
+        raise Conflict(f"'{model_id}' is not the challenger of a running A/B test.", code="no_ab_test")
+    if not challenger.is_active:
+        raise Conflict(f"'{model_id}' is {challenger.status}; only an active challenger can be promoted.",
+                       code="model_not_active")
+    return model_update(
+        model=challenger, data={"ab_enabled": False, "ab_traffic_percentage": 100.0},
+        actor=actor, action=RegistryChange.Action.PROMOTE,
+    )
 
 
 def artifact_store(*, model: MLModel, result: TrainingResult) -> ModelArtifact:

@@ -1,12 +1,24 @@
 """Providers: how a registered model is actually run. One provider a module, behind
-`Provider` in `base.py`; `provider_for(model)` picks one by the model's `provider` field."""
+`Provider` in `base.py`; `provider_for(model)` picks one by the model's `provider` field.
+External providers are imported on first use, so a process that serves only built-in
+models never loads boto3 or the OpenAI SDK."""
 
 from __future__ import annotations
 
-from predictions.providers.base import Provider
+import importlib
+import threading
+
+from predictions.providers.base import HealthResult, Provider
 from predictions.providers.local import LocalProvider
 
 _PROVIDERS: dict[str, Provider] = {"local": LocalProvider()}
+_LAZY = {
+    "aws-sagemaker": "predictions.providers.sagemaker:SageMakerProvider",
+    "azure-ml": "predictions.providers.azure:AzureMLProvider",
+    "openai": "predictions.providers.openai_provider:OpenAIProvider",
+    "custom": "predictions.providers.custom:CustomProvider",
+}
+_lock = threading.Lock()
 
 
 def register(name: str, provider: Provider) -> None:
@@ -17,6 +29,23 @@ def provider_for(model) -> Provider:
     from hotcrm_ai.errors import NotSupported
 
     provider = _PROVIDERS.get(model.provider)
+    if provider is None and model.provider in _LAZY:
+        with _lock:
+            provider = _PROVIDERS.get(model.provider)
+            if provider is None:
+                module, name = _LAZY[model.provider].split(":")
+                provider = _PROVIDERS[model.provider] = getattr(importlib.import_module(module), name)()
     if provider is None:
         raise NotSupported(f"Provider '{model.provider}' is not available.", code="provider_unavailable")
     return provider
+
+
+def health_check(model) -> HealthResult:
+    """A real, cheap call to the model's provider (the admin's "test connection")."""
+    from hotcrm_ai.errors import ApplicationError
+
+    try:
+        provider = provider_for(model)
+    except ApplicationError as exc:
+        return HealthResult(False, 0.0, exc.message)
+    return provider.health_check(model)

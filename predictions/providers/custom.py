@@ -1,0 +1,74 @@
+"""`custom`: any HTTP JSON endpoint. Without a mapping it speaks KServe V1:
+`POST {endpoint}` with `{"instances": [row, …]}`, answered by `{"predictions": […]}`.
+
+Set `config.request.rowsKey` to null for an endpoint that takes one row per call (the rows
+of a batch are then sent concurrently); see `mapping.py` for the rest of the mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml.base import Prediction
+from predictions.providers import http
+from predictions.providers.external import (
+    CallContext,
+    ExternalProvider,
+    auth_headers,
+    model_endpoint,
+)
+from predictions.providers.mapping import (
+    dig,
+    example_row,
+    predictions_list,
+    request_config,
+    response_config,
+    row_payload,
+    to_prediction,
+)
+from predictions.providers.resilience import malformed, model_config
+
+
+class CustomProvider(ExternalProvider):
+    name = "custom"
+
+    def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
+        ctx = self.context(model)
+        request = request_config(model)
+        rows_key = request.get("rowsKey", "instances")
+        if rows_key:
+            return self.call(ctx, lambda: self._batch(ctx, rows, str(rows_key)))
+        return self.each_row(ctx, rows, lambda row: self._one(ctx, row))
+
+    def _batch(self, ctx: CallContext, rows: list[dict[str, Any]], rows_key: str) -> list[Prediction]:
+        extra = request_config(ctx.model).get("extra") or {}
+        body = {**extra, rows_key: [row_payload(ctx.model, r) for r in rows]}
+        answer = http.json_body(self._post(ctx, body))
+        return [to_prediction(ctx.model, item) for item in predictions_list(ctx.model, answer, len(rows))]
+
+    def _one(self, ctx: CallContext, row: dict[str, Any]) -> Prediction:
+        extra = request_config(ctx.model).get("extra") or {}
+        payload = row_payload(ctx.model, row)
+        body = {**extra, **payload} if isinstance(payload, dict) else payload
+        answer = http.json_body(self._post(ctx, body))
+        return to_prediction(ctx.model, dig(answer, response_config(ctx.model).get("predictionsPath", "")))
+
+    def _post(self, ctx: CallContext, body: Any):
+        method = str(model_config(ctx.model).get("method") or "POST").upper()
+        return http.send(method, model_endpoint(ctx.model), policy=ctx.policy,
+                         headers=auth_headers(ctx), body=body)
+
+    def probe(self, ctx: CallContext) -> str:
+        endpoint = model_endpoint(ctx.model)
+        health_url = model_config(ctx.model).get("healthUrl")
+        if not health_url and endpoint.endswith(":predict"):
+            health_url = endpoint.removesuffix(":predict")  # KServe V1 model readiness
+        if health_url:
+            response = http.send("GET", str(health_url), policy=ctx.policy, headers=auth_headers(ctx))
+            body = http.json_body(response) if response.content else {}
+            if isinstance(body, dict) and body.get("ready") is False:
+                raise malformed("the model reports it is not ready")
+            return f"GET {health_url}: HTTP {response.status_code}"
+        row = example_row(ctx.model)
+        rows_key = request_config(ctx.model).get("rowsKey", "instances")
+        prediction = self._batch(ctx, [row], str(rows_key))[0] if rows_key else self._one(ctx, row)
+        return f"scored one example row: {str(prediction.value)[:80]}"

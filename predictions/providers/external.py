@@ -1,0 +1,105 @@
+"""The base of every provider that calls a service outside this process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from hotcrm_ai.errors import ApplicationError, ProviderFailed
+from ml.base import Prediction
+from predictions.providers.base import HealthResult, Provider
+from predictions.providers.credentials import credentials_for
+from predictions.providers.resilience import (
+    CallPolicy,
+    CircuitBreaker,
+    Redactor,
+    UpstreamError,
+    guarded_call,
+    model_config,
+)
+
+T = TypeVar("T")
+
+
+@dataclass
+class CallContext:
+    model: Any
+    credentials: dict[str, str]
+    policy: CallPolicy
+    redact: Redactor
+
+
+class ExternalProvider(Provider):
+    def target(self, model: Any) -> str:
+        """What the circuit breaker guards: one endpoint, whichever models share it."""
+        return f"{self.name}|{model_endpoint(model, required=False)}"
+
+    def context(self, model: Any) -> CallContext:
+        credentials = credentials_for(model)
+        return CallContext(model, credentials, CallPolicy.for_model(model), Redactor(credentials.values()))
+
+    def call(self, ctx: CallContext, fn: Callable[[], T]) -> T:
+        return guarded_call(fn, model=ctx.model, target=self.target(ctx.model), policy=ctx.policy,
+                            redact=ctx.redact)
+
+    def each_row(self, ctx: CallContext, rows: list[dict[str, Any]],
+                 one: Callable[[dict[str, Any]], Prediction]) -> list[Prediction]:
+        """For endpoints without a native batch: the rows concurrently, answers in input order."""
+        if len(rows) == 1:
+            return [self.call(ctx, lambda: one(rows[0]))]
+        workers = int(model_config(ctx.model).get("concurrency", 4) or 1)
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, 16, len(rows)))) as pool:
+            return list(pool.map(lambda row: self.call(ctx, lambda: one(row)), rows))
+
+    def probe(self, ctx: CallContext) -> str:
+        """One real, cheap call; returns a short description of what answered."""
+        raise NotImplementedError
+
+    def health_check(self, model: Any) -> HealthResult:
+        """Calls the endpoint once, past the circuit breaker (an admin testing the connection
+        wants the truth, not the cached verdict); a success closes the circuit."""
+        started = time.perf_counter()
+        redact = Redactor([])
+        try:
+            ctx = self.context(model)
+            redact = ctx.redact
+            detail = self.probe(ctx)
+        except UpstreamError as exc:
+            return HealthResult(False, _ms(started), redact(exc.message)[:300])
+        except ApplicationError as exc:
+            return HealthResult(False, _ms(started), redact(exc.message)[:300])
+        except Exception as exc:
+            return HealthResult(False, _ms(started), f"unexpected {type(exc).__name__}")
+        CircuitBreaker(self.target(model), ctx.policy).reset()
+        return HealthResult(True, _ms(started), redact(detail)[:300])
+
+
+def model_endpoint(model: Any, *, required: bool = True) -> str:
+    endpoint = str((model.provider_config or {}).get("endpoint") or "")
+    if required and urlsplit(endpoint).scheme not in ("http", "https"):
+        raise ProviderFailed(
+            f"Model '{model.pk}' has no http(s) endpoint in providerConfig.endpoint.",
+            extra={"reason": "misconfigured"},
+        )
+    return endpoint
+
+
+def auth_headers(ctx: CallContext) -> dict[str, str]:
+    """`credentials.apiKey` as `Authorization: Bearer …`, or in `config.authHeader` as is."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    extra = model_config(ctx.model).get("headers") or {}
+    if isinstance(extra, dict):
+        headers |= {str(k): str(v) for k, v in extra.items()}
+    key = ctx.credentials.get("apiKey")
+    if key:
+        header = str(model_config(ctx.model).get("authHeader") or "Authorization")
+        headers[header] = f"Bearer {key}" if header.lower() == "authorization" else key
+    return headers
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -1,0 +1,78 @@
+"""JSON over HTTP for the `azure-ml` and `custom` providers: one pooled httpx client per
+process, per-model connect and read timeouts, and every failure turned into UpstreamError."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import httpx
+
+from predictions.providers.resilience import CallPolicy, UpstreamError, malformed, status_error
+
+_client: httpx.Client | None = None
+_lock = threading.Lock()
+
+
+def client() -> httpx.Client:
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                _client = httpx.Client(
+                    follow_redirects=False,
+                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                )
+    return _client
+
+
+def timeout(policy: CallPolicy) -> httpx.Timeout:
+    return httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
+
+
+def send(
+    method: str, url: str, *, policy: CallPolicy, headers: dict[str, str] | None = None,
+    body: Any = None,
+) -> httpx.Response:
+    try:
+        response = client().request(
+            method, url, headers=headers, timeout=timeout(policy),
+            content=None if body is None else json.dumps(body, allow_nan=False).encode(),
+        )
+    except httpx.ConnectTimeout:
+        raise UpstreamError("connection timed out", retryable=True, reason="connection") from None
+    except httpx.TimeoutException:
+        # A read timeout is not retried: the model may still be working, and retrying would
+        # multiply the wait of a caller who already waited the whole timeout.
+        raise UpstreamError("timed out", timeout=True) from None
+    except httpx.TransportError as exc:
+        raise UpstreamError(f"connection failed ({type(exc).__name__})", retryable=True,
+                            reason="connection") from None
+    if response.status_code >= 400:
+        raise status_error(response.status_code, response.headers.get("Retry-After"),
+                           _detail(response))
+    return response
+
+
+def json_body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError):
+        raise malformed("the body is not JSON") from None
+
+
+def _detail(response: httpx.Response) -> str:
+    """A short hint from an error body (callers redact credentials before showing it)."""
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                value = value.get("message")
+            if isinstance(value, str):
+                return value[:200]
+    return ""
