@@ -6,7 +6,11 @@ PORT ?= 8000
 WORKERS ?= 3
 export CACHE_KEY_PREFIX ?= hotcrm
 
+<<<<<<< HEAD
 .PHONY: setup run test bench bench-monitoring lint
+=======
+.PHONY: setup run test bench bench-ab bench-cache lint
+>>>>>>> main
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,14 +30,24 @@ run: setup
 
 test: setup
 	bash scripts/setup-browser
+	bash scripts/setup-bench
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	CACHE_KEY_PREFIX=hotcrm-test-$$$$ $(PY) -m pytest
 
 bench: setup
+	bash scripts/setup-bench
 	$(PY) bench/run.py
 
+<<<<<<< HEAD
 bench-monitoring: setup
 	$(PY) bench/monitoring.py
+=======
+bench-ab: setup
+	$(PY) bench/ab_shadow.py
+
+bench-cache: setup
+	$(PY) bench/cache_bench.py
+>>>>>>> main
 
 lint: setup
 	$(VENV)/bin/ruff check .

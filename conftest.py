@@ -57,12 +57,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _clean_caches():
+    from apiauth.selectors import forget_cached_tokens
     from monitoring.recorder import metric_buffer
     from predictions.cache import shared_cache
     from registry.selectors import forget_cached_models
 
     _clear_all_caches()
     forget_cached_models()
+    forget_cached_tokens()
     shared_cache().reset()
     # Each metric is stored as it is recorded, so tests may read Metric rows at once;
     # tests of the buffer itself turn this off (tests/monitoring/test_recorder.py).
@@ -71,6 +73,7 @@ def _clean_caches():
     metric_buffer().discard()
     _clear_all_caches()
     forget_cached_models()
+    forget_cached_tokens()
 
 
 def _clear_all_caches() -> None:

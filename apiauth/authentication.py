@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import authentication, exceptions
 
 from apiauth.models import ApiToken, TokenUser, hash_key
+from apiauth.selectors import token_get_active
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -22,7 +23,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             key = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
-        token = ApiToken.objects.filter(key_hash=hash_key(key), revoked_at__isnull=True).first()
+        token = token_get_active(hash_key(key))
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         return TokenUser(token), token

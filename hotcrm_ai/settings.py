@@ -103,6 +103,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
+            # Kept open across requests: opening SQLite and closing the last connection to a
+            # WAL database (which checkpoints it) cost ~9 ms per request (bench/profiles/).
+            "CONN_MAX_AGE": None,
             # WAL and immediate transactions let several gunicorn workers write without
             # "database is locked" errors.
             "OPTIONS": {
@@ -240,6 +243,12 @@ HOTCRM = {
     "OPENAI_TIMEOUT": env_int("OPENAI_TIMEOUT", 20),
     # Fernet key for provider credentials at rest; derived from SECRET_KEY when unset.
     "CREDENTIALS_KEY": env_str("CREDENTIALS_KEY"),
+    # Explanations: permutations of a sampled (over 12 features) estimate; rows per provider
+    # call; the longest text explained word by word, and its budget of model evaluations.
+    "EXPLANATION_PERMUTATIONS": env_int("EXPLANATION_PERMUTATIONS", 64),
+    "EXPLANATION_BATCH_ROWS": env_int("EXPLANATION_BATCH_ROWS", 5_000),
+    "EXPLANATION_MAX_WORDS": env_int("EXPLANATION_MAX_WORDS", 200),
+    "EXPLANATION_TEXT_EVALUATIONS": env_int("EXPLANATION_TEXT_EVALUATIONS", 4_096),
 }
 
 LOGGING = {

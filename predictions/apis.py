@@ -16,6 +16,7 @@ from predictions.serializers import (
     FeedbackResponseSerializer,
     PredictionRequestSerializer,
     PredictionResponseSerializer,
+    plain_prediction_request,
 )
 from registry.selectors import model_get_fresh
 
@@ -23,9 +24,11 @@ from registry.selectors import model_get_fresh
 class PredictionApi(APIView):
     @extend_schema(request=PredictionRequestSerializer, responses=PredictionResponseSerializer)
     def post(self, request: Request) -> Response:
-        body = PredictionRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
+        data = plain_prediction_request(request.data)
+        if data is None:  # anything unusual: the serializer decides, and words the error
+            body = PredictionRequestSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            data = body.validated_data
         answer = services.predict(
             model_id=data["modelId"], features=data["features"], context=data.get("context"),
             use_cache=data["useCache"], forced_arm=data.get("abArm"),

@@ -41,7 +41,7 @@ class CacheApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("modelId", str, description="Clear only this model's entries.")],
-        responses=CacheClearedSerializer,
+        responses={200: CacheClearedSerializer},
     )
     def delete(self, request: Request) -> Response:
         query = CacheClearQuerySerializer(data=request.query_params)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from hotcrm_ai.errors import ApplicationError, Conflict, InvalidInput, ProviderFailed
 from ml.base import Prediction
-from ml.schema import FeatureError, parse_schema, validate_features
+from ml.schema import FeatureError, FeatureSpec, parse_schema, validate_features
 from monitoring.services import MetricRecord, metrics_record
 from predictions.cache import CachedAnswer, Entry, entry_key, shared_cache
 from predictions.models import PredictionLog
@@ -92,7 +92,7 @@ def resolve_model(model_id: Any) -> MLModel:
 
 def validate(model: MLModel, features: Any, *, row: int | None = None) -> dict[str, Any]:
     try:
-        return validate_features(parse_schema(model.feature_schema), features)
+        return validate_features(feature_specs(model), features)
     except FeatureError as exc:
         where = f"features[{row}]: " if row is not None else ""
         extra = {"feature": exc.feature} if exc.feature else {}
@@ -101,11 +101,22 @@ def validate(model: MLModel, features: Any, *, row: int | None = None) -> dict[s
         raise InvalidInput(where + exc.message, code=exc.code, extra=extra) from None
 
 
+def feature_specs(model: MLModel) -> list[FeatureSpec]:
+    """The model's parsed schema, parsed once per loaded model row (model_get keeps rows per
+    process until the registry changes) and again whenever its schema is replaced."""
+    parsed = getattr(model, "_parsed_schema", None)
+    if parsed is None or parsed[0] is not model.feature_schema:
+        parsed = (model.feature_schema, parse_schema(model.feature_schema))
+        model._parsed_schema = parsed
+    return parsed[1]
+
+
 def cache_key(model: MLModel, features: dict[str, Any]) -> str:
     """The answering model, its version and revision (bumped by retraining and by registry
-    edits that change answers) and the canonical features, hashed to a bounded length."""
+    edits that change answers) and the canonical features, hashed to a bounded length.
+    `created_at` tells apart a model deleted and registered again under the same id."""
     canonical = json.dumps(
-        [model.version, model.revision, canonical_features(features)],
+        [model.version, model.revision, model.created_at.isoformat(), canonical_features(features)],
         sort_keys=True, separators=(",", ":"), ensure_ascii=False,
     )
     return entry_key(model.pk, hashlib.sha256(canonical.encode()).hexdigest())

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 
+from hotcrm_ai import generations
 from hotcrm_ai.errors import NotFound
 from registry.models import MLModel, ModelArtifact
 
-GENERATION_KEY = "registry:generation"
+GENERATION_KEY = generations.REGISTRY
 # Even if the shared cache is the per-process memory cache, another process's write is seen
 # within this many seconds.
 _MAX_AGE = 2.0
@@ -16,9 +17,7 @@ _models: dict[str, tuple[MLModel, int, float]] = {}
 
 
 def registry_generation() -> int:
-    from predictions.cache import shared_cache
-
-    return shared_cache().get_or_default(GENERATION_KEY, 0)
+    return generations.current(GENERATION_KEY)
 
 
 def model_get(model_id: str) -> MLModel:
@@ -37,6 +36,7 @@ def model_get(model_id: str) -> MLModel:
 
 def forget_cached_models() -> None:
     _models.clear()
+    generations.forget()
 
 
 def model_list():

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from hotcrm_ai import generations
 from hotcrm_ai.errors import Conflict
 from ml import artifacts
-from predictions.cache import shared_cache
 from registry.audit import SYSTEM, Actor, changes_record, snapshot
 from registry.crypto import artifact_key, encrypt_credentials
 from registry.models import MLModel, ModelArtifact, ModelStatus, Provider, RegistryChange
@@ -30,7 +30,7 @@ ANSWER_FIELDS = {"version", "provider", "provider_config", "feature_schema", "cr
 
 
 def registry_changed() -> None:
-    shared_cache().incr(GENERATION_KEY)
+    generations.bump(GENERATION_KEY)
 
 
 def _save(model: MLModel, *, bump: bool) -> MLModel:

@@ -107,9 +107,9 @@ def edit(staff_api, django_capture_on_commit_callbacks):
     return patch
 
 
-def deploy_version(model_id: str, version: str) -> None:
-    """A new version's artifact in place (here a copy of the current one)."""
-    latest = ModelArtifact.objects.filter(model_id=model_id).latest()
+def deploy_version(model_id: str, version: str, source: str | None = None) -> None:
+    """A new version's artifact in place (here a copy of the current one, or `source`'s)."""
+    latest = ModelArtifact.objects.filter(model_id=source or model_id).latest()
     ModelArtifact.objects.create(model_id=model_id, version=version, blob=latest.blob,
                                  sha256=latest.sha256, training_rows=latest.training_rows)
 
@@ -289,6 +289,25 @@ def test_it_forgets_answers_after_an_edit_that_changes_them_but_not_after_one_th
     budget["max"] = budget["max"] * 2
     edit("lead-scoring-v1", {"featureSchema": schema})
     assert not predict(api, LEAD)["cached"]
+
+
+def test_it_forgets_answers_of_a_model_deleted_and_registered_again(api, staff_api, backend,
+                                                                   django_capture_on_commit_callbacks):
+    body = staff_api.get("/api/v1/models/lead-scoring-v1/").json()
+    body = {k: body[k] for k in ("name", "version", "type", "provider", "featureSchema")} | {"id": "lead-copy"}
+
+    def register() -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert staff_api.post("/api/v1/models/", body, format="json").status_code == 201
+        deploy_version("lead-copy", body["version"], source="lead-scoring-v1")
+
+    register()
+    predict(api, LEAD, model_id="lead-copy")
+    assert predict(api, LEAD, model_id="lead-copy")["cached"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert staff_api.delete("/api/v1/models/lead-copy/").status_code == 204
+    register()
+    assert not predict(api, LEAD, model_id="lead-copy")["cached"]
 
 
 # --- stats and clearing --------------------------------------------------------------------

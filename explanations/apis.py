@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from explanations import services
+from explanations.serializers import (
+    CompareRequestSerializer,
+    CompareResponseSerializer,
+    ExplanationRequestSerializer,
+    ExplanationResponseSerializer,
+)
+
+
+class ExplanationApi(APIView):
+    @extend_schema(request=ExplanationRequestSerializer, responses=ExplanationResponseSerializer)
+    def post(self, request: Request) -> Response:
+        body = ExplanationRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        return Response(services.explain(
+            model_id=data["modelId"], features=data["features"], use_cache=data["useCache"],
+        ))
+
+
+class CompareApi(APIView):
+    @extend_schema(request=CompareRequestSerializer, responses=CompareResponseSerializer)
+    def post(self, request: Request) -> Response:
+        body = CompareRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        return Response(services.compare(
+            model_id=data["modelId"], features1=data["features1"], features2=data["features2"],
+            use_cache=data["useCache"],
+        ))

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class ExplanationRequestSerializer(serializers.Serializer):
+    modelId = serializers.CharField(max_length=100)
+    features = serializers.JSONField()
+    prediction = serializers.JSONField(
+        required=False, allow_null=True,
+        help_text="Accepted for the HotCRM clients; the model's own output is always what is explained.",
+    )
+    confidence = serializers.FloatField(required=False, allow_null=True, help_text="As `prediction`.")
+    useCache = serializers.BooleanField(required=False, default=True)
+
+
+class CompareRequestSerializer(serializers.Serializer):
+    modelId = serializers.CharField(max_length=100)
+    features1 = serializers.JSONField()
+    features2 = serializers.JSONField()
+    useCache = serializers.BooleanField(required=False, default=True)
+
+
+class FeatureContributionSerializer(serializers.Serializer):
+    feature = serializers.CharField()
+    label = serializers.CharField()
+    value = serializers.JSONField()
+    shapValue = serializers.FloatField(help_text="Shapley value, in the units of outputValue.")
+    contribution = serializers.FloatField(help_text="shapValue over the total absolute attribution: -1..+1.")
+    importance = serializers.FloatField(help_text="Share of the total absolute attribution, 0-100.")
+    standardError = serializers.FloatField(required=False, help_text="Sampling estimates only.")
+
+
+class MethodSerializer(serializers.Serializer):
+    name = serializers.ChoiceField(choices=["exact", "permutation"])
+    evaluations = serializers.IntegerField()
+    permutations = serializers.IntegerField(required=False)
+    maxStandardError = serializers.FloatField(required=False)
+
+
+class ExplanationResponseSerializer(serializers.Serializer):
+    prediction = serializers.JSONField()
+    confidence = serializers.FloatField(allow_null=True)
+    outputValue = serializers.FloatField()
+    baseValue = serializers.FloatField()
+    outputName = serializers.CharField(help_text="Which number is explained.")
+    method = MethodSerializer()
+    featureContributions = FeatureContributionSerializer(many=True)
+    topFeatures = FeatureContributionSerializer(many=True)
+    explanation = serializers.CharField()
+    modelId = serializers.CharField()
+    modelVersion = serializers.CharField()
+    processingTime = serializers.FloatField()
+    cached = serializers.BooleanField()
+
+
+class DifferenceSerializer(serializers.Serializer):
+    feature = serializers.CharField()
+    label = serializers.CharField()
+    value1 = serializers.JSONField()
+    value2 = serializers.JSONField()
+    impact = serializers.FloatField(help_text="In outputValue units; the impacts sum to outputValue2 - outputValue1.")
+
+
+class CompareResponseSerializer(serializers.Serializer):
+    differences = DifferenceSerializer(many=True)
+    explanation = serializers.CharField()
+    outputName = serializers.CharField()
+    outputValue1 = serializers.FloatField()
+    outputValue2 = serializers.FloatField()
+    prediction1 = serializers.JSONField()
+    prediction2 = serializers.JSONField()
+    method = MethodSerializer()
+    modelId = serializers.CharField()
+    modelVersion = serializers.CharField()
+    processingTime = serializers.FloatField()
+    cached = serializers.BooleanField()
