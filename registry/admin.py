@@ -22,6 +22,7 @@ CREDENTIAL_NAMES = {
     "api_key": "apiKey", "access_key_id": "accessKeyId",
     "secret_access_key": "secretAccessKey", "session_token": "sessionToken",
     "region": "region", "api_key_env": "apiKeyEnv",
+    "access_key_id_env": "accessKeyIdEnv", "secret_access_key_env": "secretAccessKeyEnv",
 }
 
 
@@ -36,6 +37,8 @@ class MLModelForm(forms.ModelForm):
     region = forms.CharField(required=False)
     api_key_env = forms.CharField(required=False, label="API key from environment variable",
                                   help_text="Name of an environment variable holding the key.")
+    access_key_id_env = forms.CharField(required=False, label="Access key id from environment variable")
+    secret_access_key_env = forms.CharField(required=False, label="Secret access key from environment variable")
     clear_credentials = forms.BooleanField(required=False, help_text="Remove all stored credentials.")
 
     class Meta:
@@ -53,7 +56,8 @@ class MLModelForm(forms.ModelForm):
             if field in SECRET_FIELDS and key in stored:
                 self.fields[field].help_text = "Set (hidden). Leave blank to keep it."
         self.fields["region"].initial = stored.get("region", "")
-        self.fields["api_key_env"].initial = stored.get("apiKeyEnv", "")
+        for field in ("api_key_env", "access_key_id_env", "secret_access_key_env"):
+            self.fields[field].initial = stored.get(CREDENTIAL_NAMES[field], "")
 
     def credentials(self) -> dict[str, str] | None:
         """The credentials to store, or None when nothing changed."""
@@ -87,6 +91,7 @@ class MLModelAdmin(admin.ModelAdmin):
         ("Current health", {"fields": ["health_panel"]}),
         ("Provider", {"fields": ["provider", "provider_config", "api_key", "access_key_id",
                                  "secret_access_key", "session_token", "region", "api_key_env",
+                                 "access_key_id_env", "secret_access_key_env",
                                  "clear_credentials", "fallback_model"]}),
         ("A/B test", {"fields": ["ab_enabled", "ab_mode", "ab_traffic_percentage", "ab_champion",
                                  "ab_report"]}),

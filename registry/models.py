@@ -120,6 +120,8 @@ class MLModel(models.Model):
             errors["feature_schema"] = str(exc)
         if not isinstance(self.provider_config, dict):
             errors["provider_config"] = "providerConfig must be an object."
+        elif problems := _provider_config_errors(self):
+            errors["provider_config"] = " ".join(problems)
         try:
             check_thresholds(self.health_thresholds)
         except ValueError as exc:
@@ -151,6 +153,13 @@ class MLModel(models.Model):
         if champion.type != self.type:
             return {"ab_champion": f"The champion '{champion.pk}' is a {champion.type} model, not {self.type}."}
         return {}
+
+
+def _provider_config_errors(model: MLModel) -> list[str]:
+    # Imported here: the providers package builds on the registry, not the other way round.
+    from predictions.providers.validation import provider_config_errors
+
+    return provider_config_errors(model.provider, model.type, model.provider_config)
 
 
 class ModelArtifact(models.Model):

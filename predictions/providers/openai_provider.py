@@ -73,7 +73,7 @@ class OpenAIProvider(ExternalProvider):
     def _ask(self, ctx: CallContext, task: str, row: dict[str, Any]) -> Prediction:
         c = model_config(ctx.model)
         use_tool = c.get("structuredOutput", "json_schema") == "tool"
-        want_logprobs = bool(c.get("logprobs", True)) and not use_tool and task != "text"
+        want_logprobs = bool(c.get("logprobs", True)) and (not use_tool or task == "text")
         params: dict[str, Any] = {
             "model": str(c.get("model") or DEFAULT_MODEL),
             "messages": [
@@ -123,7 +123,9 @@ class OpenAIProvider(ExternalProvider):
             text = choice.message.content
             if not isinstance(text, str):
                 raise malformed("no text")
-            return Prediction({"text": text}, None)
+            # Free text: the geometric mean of its tokens' probabilities.
+            mean = sum(t.logprob for t in tokens) / len(tokens) if tokens else None
+            return Prediction({"text": text}, None if mean is None else round(math.exp(mean) * 100, 4))
         raw = _raw_answer(choice.message, use_tool)
         try:
             answer = json.loads(raw)

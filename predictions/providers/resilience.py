@@ -109,7 +109,10 @@ class CallPolicy:
 
     @classmethod
     def for_model(cls, model: Any) -> CallPolicy:
-        c = model_config(model)
+        return cls.from_config(model_config(model))
+
+    @classmethod
+    def from_config(cls, c: dict[str, Any]) -> CallPolicy:
         timeout = _number(c, "timeout", 10.0, 0.01, 300)
         return cls(
             connect_timeout=_number(c, "connectTimeout", min(timeout, 3.0), 0.01, 60),

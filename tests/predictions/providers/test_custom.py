@@ -235,3 +235,38 @@ def test_its_health_check_asks_kserve_whether_the_model_is_ready(server, deal):
     server.queue(Reply(200, {"name": "deal", "ready": False}))
     result = provider_for(deal).health_check(deal)
     assert not result.ok and "not ready" in result.detail and result.latency_ms > 0
+
+
+@pytest.mark.parametrize(("provider", "provider_config", "complaint"), [
+    ("custom", {"config": {}}, "providerConfig.endpoint"),
+    ("custom", {"endpoint": "ftp://models/x", "config": {}}, "http(s) URL"),
+    ("custom", {"endpoint": "http://h/x", "config": {"timeout": "soon"}}, "config.timeout"),
+    ("custom", {"endpoint": "http://h/x", "config": {"retries": 50}}, "config.retries"),
+    ("custom", {"endpoint": "http://h/x", "config": {"request": {"rowFormat": "xml"}}}, "rowFormat"),
+    ("aws-sagemaker", {"config": {}}, "endpointName"),
+    ("aws-sagemaker", {"config": {"endpointName": "e", "contentType": "application/xml"}}, "contentType"),
+    ("azure-ml", {"endpoint": "https://x.azureml.net/score", "config": {"requestFormat": "rows"}}, "requestFormat"),
+    ("openai", {"config": {"task": "classification"}}, "labels"),
+])
+def test_it_refuses_a_bad_provider_config_with_a_400_and_stores_nothing(staff_api, provider, provider_config, complaint):
+    response = staff_api.post("/api/v1/models/", {
+        "id": "bad-config-v1", "name": "Bad", "version": "1", "type": "classification", "provider": provider,
+        "providerConfig": provider_config}, format="json")
+    assert response.status_code == 400, response.content
+    assert complaint in response.json()["error"]["message"]
+    assert not MLModel.objects.filter(pk="bad-config-v1").exists()
+
+
+def test_the_circuit_state_lives_in_the_shared_cache(api, server, settings):
+    from django.core.cache import caches
+
+    server.handle = kserve
+    model = register("shared-state-v1", "custom", endpoint=f"{server.url}/shared",
+                     config={"retries": 0, "circuitFailureThreshold": 1})
+    server.queue(Reply(500))
+    predict(api, "shared-state-v1", ROW)
+    breaker = CircuitBreaker(f"custom|{server.url}/shared", CallPolicy.for_model(model))
+    # Redis when REDIS_URL is set: every app-server process reads the same keys.
+    store = caches["default"]
+    assert store.get(breaker.open_key) > time.time()
+    assert settings.REDIS_URL is None or "Redis" in type(store).__name__

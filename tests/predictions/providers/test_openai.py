@@ -157,3 +157,28 @@ def test_its_health_check_looks_the_model_up(server, sentiment):
     result = provider_for(sentiment).health_check(sentiment)
     assert result.ok, result.detail
     assert server.requests[0].method == "GET" and server.requests[0].path == "/v1/models/gpt-test-mini"
+
+
+def test_it_classifies_with_probabilities_from_the_top_alternatives(api, server):
+    server.handle = completion
+    register("gpt-tier-v2", "openai", endpoint=f"{server.url}/v1", type="classification",
+             credentials={"apiKey": KEY}, config={"labels": ["hot", "warm", "cold"]})
+    body = predict(api, "gpt-tier-v2", {"amount": 500, "segment": "smb"}).json()
+    assert body["confidence"] == pytest.approx(70.0)
+    assert body["prediction"]["probabilities"][body["prediction"]["class"]] == pytest.approx(0.7)
+    assert sum(body["prediction"]["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_it_returns_free_text_for_the_text_task(api, server):
+    server.queue(Reply(200, {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Call them on Monday."},
+         "logprobs": {"content": [{"token": "Call them", "logprob": -0.1, "bytes": None, "top_logprobs": []},
+                                  {"token": " on Monday.", "logprob": -0.3, "bytes": None, "top_logprobs": []}]}}]}))
+    register("gpt-advice-v1", "openai", endpoint=f"{server.url}/v1", type="regression", schema=TEXT_SCHEMA,
+             credentials={"apiKey": KEY}, config={"task": "text", "instructions": "Suggest a next step."})
+    body = predict(api, "gpt-advice-v1", {"text": "Lead went quiet after the demo"}).json()
+    assert body["prediction"] == {"text": "Call them on Monday."}
+    assert body["confidence"] == pytest.approx(100 * math.exp(-0.2))  # geometric mean of the tokens' probabilities
+    sent = server.requests[0].json()
+    assert sent["messages"][0] == {"role": "system", "content": "Suggest a next step."}
+    assert "response_format" not in sent

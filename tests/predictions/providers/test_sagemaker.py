@@ -184,3 +184,41 @@ def test_its_health_check_describes_the_endpoint(server, deal):
     request = server.requests[0]
     assert request.headers["x-amz-target"] == "SageMaker.DescribeEndpoint"
     assert signature_ok(server, request)
+
+
+@pytest.fixture(scope="module")
+def moto_server():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_it_works_against_motos_sagemaker_server_mode(api, moto_server):
+    import boto3
+    import httpx
+
+    aws = {"endpoint_url": moto_server, "region_name": "eu-west-1",
+           "aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY}
+    control = boto3.client("sagemaker", **aws)
+    control.create_model(ModelName="deal", ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
+                         PrimaryContainer={"Image": "deal:1"})
+    control.create_endpoint_config(EndpointConfigName="deal-config", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "deal", "InitialInstanceCount": 1, "InstanceType": "ml.t2.medium"}])
+    control.create_endpoint(EndpointName="deal-moto", EndpointConfigName="deal-config")
+    # moto answers InvokeEndpoint with the results queued through its API.
+    httpx.post(f"{moto_server}/moto-api/static/sagemaker/endpoint-results", json={
+        "account_id": "123456789012", "region": "eu-west-1", "results": [{
+            "Body": json.dumps({"predictions": [{"probability": 0.9}, {"probability": 0.2}]}),
+            "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic"}]}).raise_for_status()
+    model = register("sm-moto-v1", "aws-sagemaker", endpoint=moto_server, type="classification",
+                     credentials=CREDENTIALS, config={"endpointName": "deal-moto", "controlEndpoint": moto_server})
+    rows = [{"amount": 900, "segment": "enterprise"}, {"amount": 10, "segment": "smb"}]
+    results = predict_batch(api, "sm-moto-v1", rows).json()["results"]
+    assert [r["prediction"]["probability"] for r in results] == [0.9, 0.2]
+    assert [r["confidence"] for r in results] == [pytest.approx(90.0), pytest.approx(80.0)]
+    health = provider_for(model).health_check(model)
+    assert health.ok and "InService" in health.detail

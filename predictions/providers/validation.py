@@ -1,0 +1,59 @@
+"""Checks of an external model's provider config when it is registered or edited, so a typo
+is a 400 (or a form error in the admin) rather than a failing prediction later."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from hotcrm_ai.errors import ApplicationError
+from predictions.providers.resilience import CallPolicy
+
+NEEDS_ENDPOINT = {"azure-ml", "custom"}
+CHOICES = {
+    ("aws-sagemaker", "contentType"): ("application/json", "text/csv"),
+    ("azure-ml", "requestFormat"): ("input_data", "data"),
+    ("openai", "task"): ("sentiment", "classification", "text"),
+    ("openai", "structuredOutput"): ("json_schema", "tool"),
+}
+
+
+def provider_config_errors(provider: str, model_type: str, provider_config: Any) -> list[str]:
+    if provider == "local" or not isinstance(provider_config, dict):
+        return []
+    config = provider_config.get("config") or {}
+    if not isinstance(config, dict):
+        return ["providerConfig.config must be an object."]
+    problems = _endpoint_errors(provider, provider_config.get("endpoint"))
+    try:
+        CallPolicy.from_config(config)
+    except ApplicationError as exc:
+        problems.append(exc.message)
+    for (name, key), allowed in CHOICES.items():
+        if name == provider and key in config and config[key] not in allowed:
+            problems.append(f"providerConfig.config.{key} must be one of: {', '.join(allowed)}.")
+    if provider == "aws-sagemaker" and not (isinstance(config.get("endpointName"), str) and config["endpointName"]):
+        problems.append("providerConfig.config.endpointName (the SageMaker endpoint) is required.")
+    if provider == "openai":
+        task = config.get("task", {"nlp": "sentiment", "classification": "classification"}.get(model_type, "text"))
+        labels = config.get("labels")
+        if task == "classification" and not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
+            problems.append("providerConfig.config.labels (a list of class names) is required for classification.")
+    for section, keys in (("request", ("rowsKey", "rowFormat", "features", "extra")),
+                          ("response", ("predictionsPath", "valuePath", "confidencePath", "labels", "outputKey"))):
+        value = config.get(section)
+        if value is not None and not isinstance(value, dict):
+            problems.append(f"providerConfig.config.{section} must be an object with {', '.join(keys)}.")
+    request = config.get("request") if isinstance(config.get("request"), dict) else {}
+    if request.get("rowFormat", "object") not in ("object", "array"):
+        problems.append("providerConfig.config.request.rowFormat must be object or array.")
+    return problems
+
+
+def _endpoint_errors(provider: str, endpoint: Any) -> list[str]:
+    if not endpoint:
+        return [f"providerConfig.endpoint (an http(s) URL) is required for {provider}."] if provider in NEEDS_ENDPOINT else []
+    parts = urlsplit(str(endpoint))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ["providerConfig.endpoint must be an http(s) URL."]
+    return []
