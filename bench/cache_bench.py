@@ -13,7 +13,9 @@ and drives it with wrk (https://github.com/wg/wrk; `apt-get install wrk`):
         killed: the in-process cache stands in and no request may fail.
 
 Hit and miss alternate in rounds so that other load on the machine falls on both alike.
-It prints latency (p50, p99) and throughput per phase with the miss/hit ratios, and checks
+It prints latency (p50, p99, and the answers' own processingTime) and throughput per phase
+with the miss/hit ratios, then each cache operation and the model call timed alone (the
+HTTP figures carry the database writes and, on a shared machine, much queueing). It checks
 the cache's own counters (GET /api/v1/cache/stats/, summed over all workers on Redis)
 against the requests wrk made. `run()` returns the same figures for bench/run.py.
 """
@@ -45,6 +47,7 @@ LEAD = {"company_size": 250, "industry": "Technology", "engagement_score": 85,
 WRK_SCRIPT = """
 local mode, token, features, base = "%(mode)s", "%(token)s", '%(features)s', %(base)d
 local counter, threads, next_id = 0, {}, 0
+times = {}  -- global: done() reads each thread's copy with thread:get
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Token " .. token
@@ -65,13 +68,25 @@ function request()
   return wrk.format(nil, "/api/v1/predictions/", nil, '{"modelId": "%(model)s", "features": ' .. body .. '}')
 end
 
+-- the service's own processingTime of each answer: its time without the queueing
+function response(status, headers, body)
+  local t = string.match(body, '"processingTime":%%s*([0-9.eE+-]+)')
+  if t then times[#times + 1] = tonumber(t) end
+end
+
 function done(summary, latency, requests)
+  local all = {}
+  for _, thread in ipairs(threads) do
+    for _, t in ipairs(thread:get("times") or {}) do all[#all + 1] = t end
+  end
+  table.sort(all)
+  local function pct(p) if #all == 0 then return 0 end return all[math.max(1, math.ceil(#all * p / 100))] end
   local e = summary.errors
   io.write(string.format(
     'WRK-JSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "mean_us": %%f, ' ..
-    '"errors": %%d, "non_2xx": %%d}\\n',
+    '"errors": %%d, "non_2xx": %%d, "server_p50_ms": %%f, "server_p99_ms": %%f}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
-    e.connect + e.read + e.write + e.timeout, e.status))
+    e.connect + e.read + e.write + e.timeout, e.status, pct(50), pct(99)))
 end
 """
 
@@ -193,9 +208,11 @@ def wrk(service: Service, mode: str, duration: int, connections: int, workdir: P
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
          "-s", str(script), f"http://127.0.0.1:{service.port}/api/v1/predictions/"],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    line = next(line for line in out.splitlines() if line.startswith("WRK-JSON "))
+        capture_output=True, text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed: {out.stderr or out.stdout}")
+    line = next(line for line in out.stdout.splitlines() if line.startswith("WRK-JSON "))
     figures = json.loads(line.removeprefix("WRK-JSON "))
     seconds = figures["duration_us"] / 1e6
     return {
@@ -204,6 +221,8 @@ def wrk(service: Service, mode: str, duration: int, connections: int, workdir: P
         "p50_ms": figures["p50_us"] / 1000,
         "p99_ms": figures["p99_us"] / 1000,
         "failed": figures["errors"] + figures["non_2xx"],
+        "server_p50_ms": figures["server_p50_ms"],
+        "server_p99_ms": figures["server_p99_ms"],
     }
 
 
@@ -215,6 +234,8 @@ def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "throughput": sum(r["requests"] for r in rounds) / seconds,
         "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
         "p99_ms": statistics.median(r["p99_ms"] for r in rounds),
+        "server_p50_ms": statistics.median(r["server_p50_ms"] for r in rounds),
+        "server_p99_ms": statistics.median(r["server_p99_ms"] for r in rounds),
         "failed": sum(r["failed"] for r in rounds),
     }
 
@@ -255,7 +276,58 @@ def measure(service: Service, duration: int, rounds: int, connections: int, work
     return rows
 
 
-def run(duration: int = 12, workers: int = 3, connections: int = 8, rounds: int = 3) -> list[dict[str, Any]]:
+def operations_here(iterations: int = 2000) -> list[dict[str, Any]]:
+    """Run inside a prepared environment (see `operations`): what a hit costs and what it saves,
+    one operation at a time, without HTTP, the database writes or the queueing around them."""
+    import django
+
+    django.setup()
+    from predictions.cache import CachedAnswer, Entry, shared_cache
+    from predictions.providers import provider_for
+    from predictions.services import cache_key
+    from registry.selectors import model_get
+
+    manager, model = shared_cache(), model_get(MODEL)
+    hit_key, answer = cache_key(model, LEAD), CachedAnswer({"score": 50.0, "class": "warm"}, 50.0)
+    manager.store([Entry(hit_key, answer, 600)])
+    provider = provider_for(model)
+    steps = {
+        "cache lookup, hit": lambda: manager.lookup([hit_key]),
+        "cache lookup, miss": lambda: manager.lookup(["pred:bench:absent"]),
+        "cache store": lambda: manager.store([Entry("pred:bench:stored", answer, 600)]),
+        "cache lookup, 100 rows": lambda: manager.lookup([f"pred:bench:{i}" for i in range(100)]),
+        "model call (a miss's work)": lambda: provider.predict_batch(model, [LEAD]),
+    }
+    rows = []
+    for name, step in steps.items():
+        step()
+        times = []
+        for _ in range(iterations):
+            started = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - started) * 1e6)
+        times.sort()
+        rows.append({"backend": manager.backend, "operation": name,
+                     "p50_us": times[len(times) // 2], "p99_us": times[int(len(times) * 0.99)]})
+    return rows
+
+
+def operations(service: Service, redis_url: str | None) -> list[dict[str, Any]]:
+    env = dict(service.env)
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([PYTHON, __file__, "--operations-here"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"timing the cache operations failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(duration: int = 12, workers: int = 3, connections: int = 8, rounds: int = 3,
+        ops: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The HTTP rows; with `ops` a list, the single-operation rows are appended to it."""
     if shutil.which("wrk") is None:
         raise SystemExit("bench/cache_bench.py needs wrk on the PATH: apt-get install wrk")
     workdir = Path(tempfile.mkdtemp(prefix="hotcrm-cache-bench-"))
@@ -273,6 +345,8 @@ def run(duration: int = 12, workers: int = 3, connections: int = 8, rounds: int 
             if redis:
                 redis.start()
             try:
+                if ops is not None:
+                    ops += operations(service, redis.url if redis else None)
                 service.start(redis.url if redis else None)
                 rows += measure(service, duration, rounds, connections, workdir, redis)
             finally:
@@ -291,7 +365,7 @@ def report(rows: list[dict[str, Any]], workers: int, connections: int, duration:
         f"load average {os.getloadavg()[0]:.1f}",
         "",
         f"{'backend':<8} {'phase':<20} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'failed':>7} {'counted hits/misses':>20}",
+        f"{'svc p50':>8} {'svc p99':>8} {'failed':>7} {'counted hits/misses':>20}",
     ]
     for r in rows:
         counted = "" if r["counted_hits"] is None else f"{r['counted_hits']}/{r['counted_misses']}"
@@ -299,21 +373,37 @@ def report(rows: list[dict[str, Any]], workers: int, connections: int, duration:
             counted = "per worker only"
         lines.append(
             f"{r['backend']:<8} {r['phase']:<20} {r['requests']:>9} {r['throughput']:>8.1f} "
-            f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['failed']:>7} {counted:>20}"
+            f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['server_p50_ms']:>8.2f} {r['server_p99_ms']:>8.2f} "
+            f"{r['failed']:>7} {counted:>20}"
         )
-    lines.append("")
-    lines.append("counted: the cache's own hit/miss counters over the phase (GET /api/v1/cache/stats/), all "
-                 "workers together on Redis. p50/p99: median over the rounds.")
+    lines += [
+        "",
+        "p50/p99: latency wrk saw (queueing included); svc: the answers' own processingTime (the",
+        "pipeline inside the service). Each the median over the rounds. counted: the cache's own",
+        "hit/miss counters over the phase (GET /api/v1/cache/stats/), all workers together on Redis.",
+        "",
+    ]
     by = {(r["backend"], r["phase"]): r for r in rows}
     for backend in dict.fromkeys(r["backend"] for r in rows if r["phase"] == "hit"):
         hit, miss = by.get((backend, "hit")), by.get((backend, "miss"))
         if hit and miss:
             lines.append(
-                f"{backend}: a hit is {miss['p50_ms'] / hit['p50_ms']:.2f}x faster at p50, "
-                f"{miss['p99_ms'] / hit['p99_ms']:.2f}x at p99, with {hit['throughput'] / miss['throughput']:.2f}x "
-                "the throughput of a miss (the baseline)"
+                f"{backend}: miss/hit latency {ratio(miss['p50_ms'], hit['p50_ms'])} at p50, "
+                f"{ratio(miss['p99_ms'], hit['p99_ms'])} at p99; service time {ratio(miss['server_p50_ms'], hit['server_p50_ms'])} "
+                f"at p50; hit/miss throughput {ratio(hit['throughput'], miss['throughput'])} (miss = baseline)"
             )
     return "\n".join(lines)
+
+
+def report_operations(ops: list[dict[str, Any]]) -> str:
+    lines = ["One operation at a time, in one process (2000 times each):", "",
+             f"{'backend':<8} {'operation':<28} {'p50 us':>9} {'p99 us':>9}"]
+    lines += [f"{o['backend']:<8} {o['operation']:<28} {o['p50_us']:>9.1f} {o['p99_us']:>9.1f}" for o in ops]
+    return "\n".join(lines)
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "n/a"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,9 +412,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating hit/miss rounds")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
+    parser.add_argument("--operations-here", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    rows = run(args.duration, args.workers, args.connections, args.rounds)
+    if args.operations_here:  # the child process of `operations`
+        print(json.dumps(operations_here()))
+        return 0
+    ops: list[dict[str, Any]] = []
+    rows = run(args.duration, args.workers, args.connections, args.rounds, ops)
     print(report(rows, args.workers, args.connections, args.duration, args.rounds))
+    print()
+    print(report_operations(ops))
     return 1 if any(r["failed"] for r in rows) else 0
 
 

@@ -217,12 +217,16 @@ class CacheManager:
 
         return self._either(shared, memory)
 
-    def clear(self, model_id: str | None = None) -> int:
-        """Delete the prediction entries (all, or one model's); returns how many went."""
+    def clear(self, model_id: str | None = None) -> dict[str, Any]:
+        """Delete the prediction entries (all, or one model's): how many went, and from where
+        (during an outage only this process's in-process entries can go)."""
         pattern = entry_key(model_id, "*") if model_id else f"{PREFIX}:*"
         in_memory = self.memory.clear(model_id)
-        # delete_pattern scans and deletes our prefix's keys only, never the whole database.
-        return self._either(lambda: caches["default"].delete_pattern(pattern, itersize=1000), lambda: in_memory)
+        return self._either(
+            # delete_pattern scans and deletes our prefix's keys only, never the whole database.
+            lambda: {"deleted": caches["default"].delete_pattern(pattern, itersize=1000), "backend": "redis"},
+            lambda: {"deleted": in_memory, "backend": "memory"},
+        )
 
     def _redis(self) -> Any:
         return caches["default"].client.get_client(write=True)

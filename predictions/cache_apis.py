@@ -27,6 +27,7 @@ class CacheClearQuerySerializer(serializers.Serializer):
 
 class CacheClearedSerializer(serializers.Serializer):
     deleted = serializers.IntegerField()
+    backend = serializers.ChoiceField(choices=["redis", "memory"], help_text="Where the entries were deleted.")
     modelId = serializers.CharField(allow_null=True)
 
 
@@ -49,4 +50,4 @@ class CacheApi(APIView):
         model_id = query.validated_data.get("modelId")
         if model_id and not MLModel.objects.filter(pk=model_id).exists():
             raise NotFound(f"No model '{model_id}' is registered.", code="model_not_found")
-        return Response({"deleted": shared_cache().clear(model_id), "modelId": model_id})
+        return Response(shared_cache().clear(model_id) | {"modelId": model_id})

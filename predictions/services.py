@@ -116,7 +116,7 @@ def cache_key(model: MLModel, features: dict[str, Any]) -> str:
     edits that change answers) and the canonical features, hashed to a bounded length.
     `created_at` tells apart a model deleted and registered again under the same id."""
     canonical = json.dumps(
-        [model.version, model.revision, model.created_at.isoformat(), canonical_features(features)],
+        [model.version, model.revision, str(model.created_at), canonical_features(features)],
         sort_keys=True, separators=(",", ":"), ensure_ascii=False,
     )
     return entry_key(model.pk, hashlib.sha256(canonical.encode()).hexdigest())

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 
 import pytest
+from django.conf import settings
 
 from monitoring.models import Metric
 from predictions.providers.resilience import CallPolicy, CircuitBreaker
@@ -270,3 +274,23 @@ def test_the_circuit_state_lives_in_the_shared_cache(api, server, settings):
     store = caches["default"]
     assert store.get(breaker.open_key) > time.time()
     assert settings.REDIS_URL is None or "Redis" in type(store).__name__
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="processes share state through Redis only")
+def test_a_circuit_opened_by_another_process_stops_this_one(api, server):
+    server.handle = kserve
+    register("other-process-v1", "custom", endpoint=f"{server.url}/other", config={"circuitFailureThreshold": 2})
+    # Another app-server process sees the endpoint fail twice.
+    script = (
+        "import django, sys; django.setup()\n"
+        "from predictions.providers.resilience import CallPolicy, CircuitBreaker\n"
+        "breaker = CircuitBreaker(sys.argv[1], CallPolicy.from_config({'circuitFailureThreshold': 2}))\n"
+        "breaker.failed(); breaker.failed(); print(breaker.state()[0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, f"custom|{server.url}/other"], capture_output=True,
+                          text=True, timeout=120, cwd=settings.BASE_DIR,
+                          env={**os.environ, "DJANGO_SETTINGS_MODULE": "hotcrm_ai.settings"})
+    assert done.stdout.strip() == "open", done.stderr[-2000:]
+    response = predict(api, "other-process-v1", ROW)
+    assert response.status_code == 502 and response.json()["error"]["reason"] == "circuit_open"
+    assert server.requests == []
