@@ -294,3 +294,11 @@ def test_a_circuit_opened_by_another_process_stops_this_one(api, server):
     response = predict(api, "other-process-v1", ROW)
     assert response.status_code == 502 and response.json()["error"]["reason"] == "circuit_open"
     assert server.requests == []
+
+
+def test_it_retries_a_refused_connection_and_then_answers_502(api):
+    register("nowhere-v1", "custom", endpoint="http://127.0.0.1:9/v1/models/x:predict")
+    response = predict(api, "nowhere-v1", ROW)
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["reason"] == "connection" and "after 3 attempts" in error["message"]
