@@ -100,6 +100,14 @@ class Explainer:
     def permutations(self) -> int:
         return settings.HOTCRM["EXPLANATION_PERMUTATIONS"]
 
+    def attribute(self, game: shapley.ValueFunction, players: int, background: int) -> shapley.Attribution:
+        """Exact while the enumeration fits the row budget, else sampled within it."""
+        budget = settings.HOTCRM["EXPLANATION_MAX_ROWS"]
+        if players <= shapley.EXACT_LIMIT and 2**players * background <= budget:
+            return shapley.exact(game, players)
+        fitting = budget // ((players + 1) * background)
+        return shapley.permutation(game, players, permutations=max(min(self.permutations(), fitting), 4))
+
     def provider_rows(self, rows: list[dict[str, Any]]) -> list[Prediction]:
         """The model's answers for `rows`, in chunked batch calls of its provider."""
         provider = provider_for(self.model)
@@ -175,13 +183,13 @@ class TabularExplainer(Explainer):
             x = self.predictor.encode([features])[0]
             encoded = background if isinstance(background, np.ndarray) else self.predictor.encode(background)
             game = games.encoded_game(self.predictor, x, encoded, self.owners(names))
-            attribution = shapley.attribute(game, len(names), permutations=self.permutations())
+            attribution = self.attribute(game, len(names), len(encoded))
             prediction = self.predictor.decide(np.array([attribution.output]))[0]
             rows = len(encoded)
         else:
             answers: dict[str, Prediction] = {}
             game = games.row_game(self.remote_evaluate(answers), features, background, names)
-            attribution = shapley.attribute(game, len(names), permutations=self.permutations())
+            attribution = self.attribute(game, len(names), len(background))
             prediction = answers[games.row_key(features)]
             rows = len(background)
         players = [Player(s.name, s.label, features[s.name]) for s in self.specs]
@@ -196,12 +204,12 @@ class TabularExplainer(Explainer):
         if self.predictor is not None:
             x, baseline = self.predictor.encode([second, first])
             game = games.encoded_game(self.predictor, x, baseline[None, :], self.owners(names))
-            attribution = shapley.attribute(game, len(names), permutations=self.permutations())
+            attribution = self.attribute(game, len(names), 1)
             predictions = self.predictor.decide(np.array([attribution.base, attribution.output]))
         else:
             answers: dict[str, Prediction] = {}
             game = games.row_game(self.remote_evaluate(answers), second, [first], names)
-            attribution = shapley.attribute(game, len(names), permutations=self.permutations())
+            attribution = self.attribute(game, len(names), 1)
             predictions = [answers[games.row_key(first)], answers[games.row_key(second)]]
         players = [(Player(s.name, s.label, first[s.name]), second[s.name]) for s in changed]
         return Compared(self.output(), (predictions[0], predictions[1]), players, attribution)
@@ -375,7 +383,7 @@ class RecommendationExplainer(Explainer):
             scores, _ = self.predictor.scores(rows)
             return scores[:, columns]  # coalitions x recommended items
 
-        attribution = shapley.attribute(value, len(owned), permutations=self.permutations())
+        attribution = self.attribute(value, len(owned), 1)
         per_item = [
             {
                 "id": item, "score": float(attribution.output[j]), "baseValue": float(attribution.base[j]),

@@ -16,10 +16,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 from threadpoolctl import ThreadpoolController
 
 from ml.base import TabularPredictor
-from ml.builtin.tabular import BoostedTreesFastPath
+from ml.builtin.leads import LeadScorer
+from ml.builtin.tabular import BinaryClassifier, BoostedTreesFastPath, LogisticFastPath
 
 # Rows evaluated per chunk in process: bounds memory (rows x columns floats) on 2^12 coalitions.
 LOCAL_CHUNK_ROWS = 200_000
@@ -46,6 +48,49 @@ def encoded_game(
     predictor: TabularPredictor, x: np.ndarray, background: np.ndarray, owners: Sequence[Sequence[int]]
 ) -> Callable[[np.ndarray], np.ndarray]:
     """v(S) over encoded rows: `owners[i]` are the matrix columns player i owns."""
+    link = logistic_link(predictor)
+    if link is not None:
+        return logistic_game(link, x, background, owners)
+    return mixing_game(predictor, x, background, owners)
+
+
+def logistic_link(predictor: TabularPredictor) -> tuple[np.ndarray, float, float] | None:
+    """(weights, intercept, scale) when the output is scale * sigmoid(matrix @ weights + b)."""
+    model = getattr(predictor, "model", None)
+    if not isinstance(model, LogisticFastPath) or not isinstance(predictor, BinaryClassifier):
+        return None
+    scale = 100.0 if isinstance(predictor, LeadScorer) else 1.0  # the lead score is p x 100
+    return model.weights, model.intercept, scale
+
+
+def logistic_game(
+    link: tuple[np.ndarray, float, float], x: np.ndarray, background: np.ndarray, owners: Sequence[Sequence[int]]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The mixing game of a logistic model without building the mixed rows: the log-odds are a
+    sum over columns, so each player adds its columns' terms from x or from the background row
+    (coalitions x players @ players x background rows), and only the sigmoid is per row."""
+    weights, intercept, scale = link
+    x = np.asarray(x, dtype=float).reshape(-1)
+    projection = np.zeros((len(weights), len(owners)))  # column c of player i -> weight c
+    for player, columns in enumerate(owners):
+        projection[list(columns), player] = weights[list(columns)]
+    unowned = weights * (projection == 0).all(axis=1)
+    from_x = x @ projection  # players
+    from_background = background @ projection  # background rows x players
+    fixed = intercept + background @ unowned  # background rows
+
+    def value(masks: np.ndarray) -> np.ndarray:
+        chosen = masks.astype(float)
+        logits = (fixed[None, :] + (chosen @ from_x)[:, None]) + (1.0 - chosen) @ from_background.T
+        return scale * expit(logits).mean(axis=1)
+
+    return value
+
+
+def mixing_game(
+    predictor: TabularPredictor, x: np.ndarray, background: np.ndarray, owners: Sequence[Sequence[int]]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Any tabular model: the rows of every coalition built in encoded space and evaluated."""
     ownership = np.zeros((len(owners), x.shape[-1]), dtype=bool)
     for player, columns in enumerate(owners):
         ownership[player, list(columns)] = True

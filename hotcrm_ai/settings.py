@@ -247,6 +247,9 @@ HOTCRM = {
     # call; the longest text explained word by word, and its budget of model evaluations.
     "EXPLANATION_PERMUTATIONS": env_int("EXPLANATION_PERMUTATIONS", 64),
     "EXPLANATION_BATCH_ROWS": env_int("EXPLANATION_BATCH_ROWS", 5_000),
+    # Most model rows one explanation may evaluate (coalitions x background rows); beyond it
+    # the values are sampled, with their error stated, rather than enumerated.
+    "EXPLANATION_MAX_ROWS": env_int("EXPLANATION_MAX_ROWS", 500_000),
     "EXPLANATION_MAX_WORDS": env_int("EXPLANATION_MAX_WORDS", 200),
     "EXPLANATION_TEXT_EVALUATIONS": env_int("EXPLANATION_TEXT_EVALUATIONS", 4_096),
 }

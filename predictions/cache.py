@@ -20,13 +20,9 @@ from typing import Any, TypeVar
 from cachetools import TLRUCache
 from django.conf import settings
 from django.core.cache import caches
+from django_redis.exceptions import ConnectionInterrupted  # what its cache methods raise
 from redis.exceptions import RedisError
 from rest_framework.utils.encoders import JSONEncoder
-
-try:  # django-redis wraps connection errors of its cache methods in this
-    from django_redis.exceptions import ConnectionInterrupted
-except ImportError:  # pragma: no cover - django-redis is a dependency
-    ConnectionInterrupted = RedisError  # type: ignore[misc,assignment]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,7 +87,7 @@ class MemoryEntries:
     def __init__(self, max_entries: int) -> None:
         # Values are (encoded answer, ttl); the TTL decides each entry's expiry time.
         self._entries: TLRUCache[str, tuple[str, int]] = TLRUCache(
-            maxsize=max_entries, ttu=lambda key, value, now: now + value[1], timer=time.monotonic
+            maxsize=max_entries, ttu=lambda key, value, at: at + value[1], timer=time.monotonic
         )
         self._lock = threading.Lock()
         self.hits = 0

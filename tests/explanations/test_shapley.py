@@ -67,3 +67,31 @@ def test_permutation_sampling_converges_to_the_exact_values():
     exact = shapley.exact(value, 8).values
     estimate = shapley.permutation(value, 8, permutations=4_000, seed=1)
     assert np.abs(estimate.values - exact).max() < 5 * estimate.standard_errors.max()
+
+
+@pytest.mark.parametrize("model_id", ["lead-scoring-v1", "churn-prediction-v1"])
+def test_the_logistic_shortcut_plays_the_same_game_as_mixing_rows(trained_predictors, model_id):
+    from explanations import games
+
+    predictor = trained_predictors[model_id]
+    space = predictor.space()
+    owners = [space.columns[name] for name in space.feature_names]
+    background = space.background
+    masks = shapley.all_coalitions(len(owners))
+    for x in background[:3]:
+        shortcut = games.encoded_game(predictor, x, background, owners)(masks)
+        mixed = games.mixing_game(predictor, x, background, owners)(masks)
+        assert games.logistic_link(predictor) is not None
+        assert shortcut == pytest.approx(mixed, abs=1e-12)
+    # and with some players left out (as a comparison leaves out unchanged features)
+    partial = owners[1:3]
+    masks = shapley.all_coalitions(2)
+    assert games.encoded_game(predictor, background[0], background, partial)(masks) == pytest.approx(
+        games.mixing_game(predictor, background[0], background, partial)(masks), abs=1e-12)
+
+
+@pytest.fixture(scope="module")
+def trained_predictors():
+    from ml.builtin.training import train_builtin
+
+    return {model_id: train_builtin(model_id).predictor for model_id in ("lead-scoring-v1", "churn-prediction-v1")}

@@ -331,6 +331,13 @@ def test_it_counts_hits_and_misses_of_every_process_on_redis(settings, redis_ser
     assert stats(api) == {"size": 2, "hits": 2, "misses": 3, "backend": "redis"}
 
 
+def test_it_shows_the_stats_only_to_a_caller_with_a_token():
+    from rest_framework.test import APIClient
+
+    response = APIClient().get("/api/v1/cache/stats/")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "not_authenticated"
+
+
 def test_it_lets_only_staff_clear_the_cache(api, backend):
     predict(api, LEAD)
     response = api.delete("/api/v1/cache/")
