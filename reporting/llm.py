@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +14,8 @@ from typing import Any
 import openai
 from django.conf import settings
 
-from registry.crypto import decrypt_credentials
+from hotcrm_ai.errors import ApplicationError
+from predictions.providers.credentials import credentials_for
 from registry.models import MLModel, ModelStatus, Provider
 from reporting.query import SOURCES, QueryInvalid, query_json_schema, query_validate
 
@@ -47,8 +47,10 @@ def llm_config() -> LlmConfig | None:
                          conf.get("OPENAI_MODEL") or "gpt-4o-mini", "environment")
     candidates = MLModel.objects.filter(provider=Provider.OPENAI, status=ModelStatus.ACTIVE).order_by("id")
     for model in candidates:
-        credentials = decrypt_credentials(model.credentials_encrypted)
-        key = credentials.get("apiKey") or os.environ.get(credentials.get("apiKeyEnv") or "", "")
+        try:
+            key = credentials_for(model).get("apiKey")
+        except ApplicationError:  # its apiKeyEnv names an unset variable: try the next one
+            continue
         if key:
             config = model.provider_config or {}
             chat_model = (config.get("config") or {}).get("model") or conf.get("OPENAI_MODEL") or "gpt-4o-mini"

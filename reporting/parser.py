@@ -41,7 +41,7 @@ PRED_RE = re.compile(
     r"\b(predictions?|predicted|scored|scores?|leads?|accounts?|contacts?|opportunit(?:y|ies)|"
     r"deals?|customers?|objects?|object types?|hot|warm|cold|risk|churn|sentiments?|positive|"
     r"negative|neutral|confidence|probabilit(?:y|ies)|arms?|champion|challenger|class(?:es)?|"
-    r"users?|labels?)\b"
+    r"users?|labels?|shadow)\b"
 )
 REGISTRY_RE = re.compile(
     r"\b(models?|registered|registry|deprecated|inactive|statuses|status|versions?|ab tests?|"
@@ -137,6 +137,10 @@ def question_parse(question: str, vocabulary: Vocabulary, now: datetime) -> dict
             "The question was not understood: it names no predictions, metrics or models to count or measure."
         )
     query: dict[str, Any] = {"source": source}
+    # "this month vs last month": the named previous period is the comparison, not the range.
+    text = re.sub(
+        r"\b(?:vs|versus|compared (?:to|with)|than|against) (?:the )?(?:last|previous|prior) "
+        r"(?:hour|day|week|month|quarter|year|period)\b", " compared with the previous period ", text)
     time_range, text = _time_range(text, now)
     if time_range:
         query["timeRange"] = time_range
@@ -174,6 +178,7 @@ def _normalise(question: str) -> str:
     text = re.sub(r"\bobject[-_ ]?type", "object type", text)
     text = re.sub(r"\bobject[-_ ]?id", "object id", text)
     text = re.sub(r"[?!,;()]", " ", text)
+    text = re.sub(r"\bmost recent\b", "latest", text)
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -269,12 +274,13 @@ def _rate(text: str, source: str) -> tuple[list[dict[str, Any]] | None, str]:
     """'error rate', 'cache hit rate', 'share of hot leads': the percentage of rows that match."""
     rules: list[tuple[str, dict[str, Any]]] = []
     if source == "metrics":
-        rules += [(r"\b(?:error|failure) rates?\b|\bpercent(?:age)? of (?:requests )?(?:that )?failed\b",
+        share = r"\b(?:share|percentage|proportion|percent|fraction|ratio) of (?:requests |calls )?(?:that |which )?(?:were |are |was )?"
+        rules += [(r"\b(?:error|failure) rates?\b|" + share + r"(?:failed|failures|errors)\b",
                    {"fn": "rate", "field": "success", "value": False, "as": "errorRate"}),
-                  (r"\b(?:cache )?hit rates?\b|\bcache hit ratio\b",
+                  (r"\b(?:cache )?hit rates?\b|\bcache hit ratio\b|" + share + r"(?:cache hits|cached|from (?:the )?cache)\b",
                    {"fn": "rate", "field": "cached", "value": True, "as": "cacheHitRate"})]
     if source == "predictions":
-        share = r"\b(?:share|percentage|proportion|percent|fraction|ratio|rate) of (?:\w+ )?(?:that are |which are |that were )?"
+        share = r"\b(?:share|percentage|proportion|percent|fraction|ratio|rate) of (?:\w+ )?(?:that |which )?(?:are |were |is |was )?"
         rules += [(share + r"(hot|warm|cold)\b", {"fn": "rate", "field": "class"}),
                   (share + r"(high|medium|low)[ -]risk\b", {"fn": "rate", "field": "risk"}),
                   (share + r"(positive|negative|neutral)\b", {"fn": "rate", "field": "sentiment"}),
@@ -370,9 +376,10 @@ def _filters(text: str, original: str, source: str, vocabulary: Vocabulary) -> l
         if values:
             filters.append([name, "=", values[0]] if len(values) == 1 else [name, "in", values])
 
-    model_ids = [m for m in vocabulary.model_ids
-                 if re.search(r"(?<![\w-])" + r"[\s_-]+".join(map(re.escape, re.split(r"[-_]", m.lower()))) + r"(?![\w-])", text)]
+    model_ids = [m for m in vocabulary.model_ids if re.search(_model_pattern(m), text)]
     add("modelId", model_ids)
+    for m in model_ids:  # "for lead scoring v1" is a model, not the object type "lead"
+        text = re.sub(_model_pattern(m), " ", text)
     if source == "predictions":
         add("class", re.findall(r"\b(hot|warm|cold)\b", text))
         risks = re.findall(r"\b(high|medium|low)[ -]risk\b", text) + re.findall(r"\brisk (?:is |of |level )?(high|medium|low)\b", text)
@@ -385,6 +392,8 @@ def _filters(text: str, original: str, source: str, vocabulary: Vocabulary) -> l
         elif re.search(r"\b(cached|from (?:the )?cache|cache hits)\b", text):
             filters.append(["cached", "=", True])
         add("abArm", re.findall(r"\b(champion|challenger)\b(?! model)", text))
+        if source == "predictions" and re.search(r"\bshadow\b", text):
+            filters.append(["shadow", "=", True])
         add("provider", [PROVIDERS[p] for p in re.findall(r"\b(openai|aws-sagemaker|sagemaker|azure-ml|azure|custom|local)\b", text)])
     if source == "metrics":
         if re.search(r"\b(failed|failures?|unsuccessful)\b|\berrors?\b(?! codes?)", text):
@@ -402,6 +411,11 @@ def _filters(text: str, original: str, source: str, vocabulary: Vocabulary) -> l
         add("provider", [PROVIDERS[p] for p in re.findall(r"\b(openai|aws-sagemaker|sagemaker|azure-ml|azure|custom|local)\b", text)])
     filters += _thresholds(text, source)
     return filters
+
+
+def _model_pattern(model_id: str) -> str:
+    parts = re.split(r"[-_]", model_id.lower())
+    return r"(?<![\w-])" + r"[\s_-]+".join(map(re.escape, parts)) + r"(?![\w-])"
 
 
 def _object_filters(text: str, original: str, vocabulary: Vocabulary) -> list[list[Any]]:

@@ -108,6 +108,9 @@ SOURCES: dict[str, Source] = {
             Field("probability", "number", "prediction", "Churn probability 0-1 (churn models only).",
                   json_key="probability", requires_key="risk"),
             Field("cached", "boolean", "cached", "Answered from the cache."),
+            Field("shadow", "boolean", "shadow",
+                  "A shadow run of an A/B challenger (not answered to the caller); these rows are "
+                  "left out unless a filter on shadow asks for them."),
             Field("userId", "string", "user_id", "CRM user in the request context."),
             Field("objectType", "string", "object_type", "CRM object type in the context, e.g. lead, account."),
             Field("objectId", "string", "object_id", "CRM object id in the context."),

@@ -67,6 +67,9 @@ def base_queryset(query: dict[str, Any], time_range: dict[str, str] | None) -> Q
         key = source.fields[name].requires_key if name in source.fields else None
         if key:
             qs = qs.filter(prediction__has_key=key)
+    if source.name == "predictions" and "shadow" not in {f[0] for f in query["filters"]}:
+        # Shadow runs answered nobody: counting them would double-count the requests.
+        qs = qs.filter(shadow=False)
     if time_range:
         column = source.fields[source.time_field].column
         qs = qs.filter(**{f"{column}__gte": time_range["from"], f"{column}__lt": time_range["to"]})

@@ -50,8 +50,10 @@ def question_answer(*, question: Any, now: datetime | None = None) -> dict[str, 
 def query_run_read_only(query: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """The ORM only reads here anyway; on PostgreSQL the transaction is also declared read-only
     and time-limited, so no query can write or run away."""
+    # Only the outermost transaction may be declared read-only (it would bind an outer one).
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and outermost:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION READ ONLY")
                 cursor.execute("SET LOCAL statement_timeout = %s", [STATEMENT_TIMEOUT_MS])

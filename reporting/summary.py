@@ -55,6 +55,13 @@ def _name(field: str) -> str:
     return NAMES.get(field, field)
 
 
+def _group_value(group: str, value: Any) -> str:
+    """Buckets read as dates ("2026-11-18", "2026-11-18 14:00"); an empty value as "(none)"."""
+    if group in TIME_BUCKETS and isinstance(value, str):
+        return value[:10] if group != "hour" else value[:16].replace("T", " ")
+    return "(none)" if value == "" else _text(value)
+
+
 def _when(label: str) -> str:
     bare = ("today", "yesterday", "this ", "last ", "since ", "on ", "from ")
     return label if label.startswith(bare) else f"in {label}"
@@ -63,7 +70,7 @@ def _when(label: str) -> str:
 def _scope(query: dict[str, Any]) -> str:
     parts = []
     if query["filters"]:
-        parts.append("where " + " and ".join(f"{n} {op} {_text(v)}" for n, op, v in query["filters"]))
+        parts.append("where " + " and ".join(f"{_name(n)} {op} {_text(v)}" for n, op, v in query["filters"]))
     time_range = query["timeRange"]
     parts.append(_when(time_range["label"]) if time_range else "over all recorded data")
     return " " + " ".join(parts)
@@ -107,13 +114,13 @@ def _grouped_sentence(query: dict[str, Any], columns: list[str], rows: list[list
     if ordered_by_value:
         top = records[0]
         word = "highest" if query["orderBy"][0][1] == "desc" else "lowest"
-        who = ", ".join(f"{_name(g)} {_text(top[g])}" for g in groups)
+        who = ", ".join(f"{_name(g)} {_group_value(g, top[g])}" for g in groups)
         among = f" of the {len(records):,} shown" if len(records) > 1 else ""
         return (f"{who[0].upper()}{who[1:]} has the {word} {phrase} ({_text(top[first['as']])}{unit}){among}"
                 f"{_scope(query)}{_comparison(first, top)}.")
     values = [r[first["as"]] for r in records if r[first["as"]] is not None]
     peak = max(records, key=lambda r: (r[first["as"]] is not None, r[first["as"]] or 0))
-    where = ", ".join(f"{_name(g)} {_text(peak[g])}" for g in groups)
+    where = ", ".join(f"{_name(g)} {_group_value(g, peak[g])}" for g in groups)
     total = f"; {_text(sum(values))} in all" if first["fn"] == "count" else ""
     return (f"The {phrase} per {' and '.join(map(_name, groups))}{_scope(query)} is highest for {where} "
             f"({_text(peak[first['as']])}{unit}) across {len(records):,} groups{total}.")
@@ -129,8 +136,10 @@ def chart_suggest(query: dict[str, Any], columns: list[str], rows: list[list[Any
     buckets = [g for g in groups if g in TIME_BUCKETS]
     others = [g for g in groups if g not in TIME_BUCKETS]
     if buckets and len(others) <= 1:
+        # A series with no row in a bucket had nothing counted there; an average has no value.
+        missing = 0 if query["aggregations"][0]["fn"] in {"count", "countDistinct"} else None
         return {"type": "line", "x": buckets[0], "y": aggs[:1] if others else aggs,
-                "series": others[0] if others else None}
+                "series": others[0] if others else None, "missing": missing}
     if len(groups) == 1:
         return {"type": "bar", "x": groups[0], "y": aggs, "series": None}
     return {"type": "table"}

@@ -105,3 +105,24 @@ def test_it_never_shows_credentials_or_tokens(api, crm_data):
         assert response.status_code in (200, 422)
         assert "sk-very-secret-value" not in response.content.decode()
         assert "credentials" not in response.json().get("columns", [])
+
+
+# Only the prediction log is flushed afterwards: the built-in models stay for later tests.
+@pytest.mark.django_db(transaction=True, available_apps=["predictions", "reporting"])
+def test_it_runs_queries_in_a_read_only_transaction_on_postgresql(monkeypatch):
+    from django.db import connection
+
+    from reporting import services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no read-only transactions; the whitelist alone keeps it read-only")
+
+    def a_write_slipped_through(query):
+        PredictionLog.objects.create(model_id="m", model_version="1", requested_model_id="m",
+                                     provider="local", features={}, prediction={},
+                                     created_at="2026-01-01T00:00:00Z")
+
+    monkeypatch.setattr(services, "query_run", a_write_slipped_through)
+    with pytest.raises(Exception, match="read-only transaction"):
+        services.query_run_read_only({})
+    assert not PredictionLog.objects.filter(model_id="m").exists()

@@ -141,6 +141,38 @@ CASES = [
     ("Predictions per model today vs the previous period",
      {"compareWithPrevious": True, "groupBy": ["modelId"]},
      [[LEAD1, 2, 1, 100.0], [CHURN, 1, 0, None], [LEAD2, 1, 0, None], [SENT, 1, 1, 0.0]]),
+    # --- the same kinds of question in other words
+    ("what was the average latency of churn-prediction-v1 over the past 24 hours",
+     {"source": "metrics", "filters": [["modelId", "=", CHURN]]}, [[95.0]]),
+    ("give me the number of predictions broken down by risk level", {"groupBy": ["risk"]},
+     [["high", 2], ["low", 1], ["medium", 1]]),
+    ("mean confidence for lead scoring v1", {"filters": [["modelId", "=", LEAD1]]}, [[77.0]]),
+    ("how many unique users made predictions this week",
+     {"aggregations": [{"fn": "countDistinct", "field": "userId", "as": "countDistinct_userId"}]}, [[2]]),
+    ("what percentage of requests were cache hits today",
+     {"source": "metrics", "filters": [],
+      "aggregations": [{"fn": "rate", "field": "cached", "value": True, "as": "cacheHitRate"}]}, [[12.5]]),
+    ("what share of leads are cold",
+     {"filters": [], "aggregations": [{"fn": "rate", "field": "class", "value": "cold", "as": "coldRate"}]},
+     [[14.2857]]),
+    ("total predictions this month vs last month",
+     {"compareWithPrevious": True, "timeRange": {"from": day("11-01"), "to": "2026-11-18T15:30:00+00:00",
+                                                 "label": "this month"}}, [[12, 0, None]]),
+    ("hourly request volume today", {"source": "metrics", "groupBy": ["hour"]},
+     [["2026-11-18T13:00:00+00:00", 2], ["2026-11-18T14:00:00+00:00", 6]]),
+    ("weekly predictions this quarter", {"groupBy": ["week"]},
+     [[day("10-05"), 1], [day("11-02"), 1], [day("11-09"), 3], [day("11-16"), 8]]),
+    ("Which objects got the most predictions?", {"groupBy": ["objectId"], "limit": 1}, [["A-1", 2]]),
+    ("latency p50 and p99 by model",
+     {"aggregations": [{"fn": "percentile", "field": "latency", "p": 50, "as": "p50_latency"},
+                       {"fn": "percentile", "field": "latency", "p": 99, "as": "p99_latency"}]},
+     [[SENT, 400.0, 498.0], [CHURN, 65.0, 196.1], [LEAD1, 20.0, 96.4]]),
+    ("How many predictions did lead-scoring-v2 make on 2026-11-16?",
+     {"filters": [["modelId", "=", LEAD2]]}, [[1]]),
+    ("which provider has the highest error rate",
+     {"source": "metrics", "groupBy": ["provider"], "limit": 1}, [["local", 18.1818]]),
+    ("bottom 2 models by average confidence",
+     {"orderBy": [["avg_confidence", "asc"]], "limit": 2}, [[CHURN, 67.5], [LEAD2, 70.0]]),
     # --- the registry
     ("How many models are there?", {"source": "models", "aggregations": COUNT}, [[6]]),
     ("How many active models are there, by provider?",
@@ -160,6 +192,13 @@ def test_it_answers_a_question_with_the_known_answer(crm_data, question, expecte
     assert answer["rows"] == expected_rows, answer["query"]
     assert answer["question"] == question
     assert answer["summary"].endswith(".") and answer["summary"].count(". ") == 0
+
+
+def test_it_lists_the_most_recent_predictions(crm_data):
+    answer = question_answer(question="show me the 5 most recent predictions", now=crm_data)
+
+    assert answer["query"]["limit"] == 5 and answer["query"]["orderBy"] == [["createdAt", "desc"]]
+    assert [row[answer["columns"].index("objectId")] for row in answer["rows"]] == ["L-5", "L-1", "L-2", "A-1", "C-1"]
 
 
 def test_it_lists_the_latest_predictions_for_an_object_type(crm_data):
@@ -193,10 +232,27 @@ def test_it_states_the_answer_in_the_summary(crm_data):
 @pytest.mark.parametrize(("question", "chart"), [
     ("How many predictions today?", {"type": "metric", "value": "count", "unit": ""}),
     ("Predictions per model", {"type": "bar", "x": "modelId", "y": ["count"], "series": None}),
-    ("Predictions per day this month", {"type": "line", "x": "day", "y": ["count"], "series": None}),
+    ("Predictions per day this month", {"type": "line", "x": "day", "y": ["count"], "series": None, "missing": 0}),
     ("Predictions per model per day this week",
-     {"type": "line", "x": "day", "y": ["count"], "series": "modelId"}),
+     {"type": "line", "x": "day", "y": ["count"], "series": "modelId", "missing": 0}),
+    ("Average confidence per day this week",
+     {"type": "line", "x": "day", "y": ["avg_confidence"], "series": None, "missing": None}),
     ("List the latest predictions", {"type": "table"}),
 ])
 def test_it_suggests_a_chart_that_fits_the_answer(crm_data, question, chart):
     assert question_answer(question=question, now=crm_data)["chart"] == chart
+
+
+def test_it_leaves_shadow_runs_out_unless_asked_for_them(crm_data):
+    from predictions.models import PredictionLog
+
+    PredictionLog.objects.create(
+        model_id=LEAD2, model_version="2", requested_model_id=LEAD1, ab_arm="challenger",
+        provider="local", features={}, prediction={"class": "hot", "score": 91}, label="hot",
+        shadow=True, created_at=crm_data,
+    )
+
+    assert question_answer(question="How many predictions?", now=crm_data)["rows"] == [[15]]
+    shadow = question_answer(question="How many shadow predictions per model?", now=crm_data)
+    assert shadow["query"]["filters"] == [["shadow", "=", True]]
+    assert shadow["rows"] == [[LEAD2, 1]]
