@@ -117,6 +117,9 @@
     if ((spec.type !== "bar" && spec.type !== "line") || !rows.length) return;
     if (typeof window.Chart === "undefined") return; // the table still shows the answer
     chartBox.hidden = false;
+    // Axis text in the page's own colour (the dashboard is dark, the standalone page light).
+    window.Chart.defaults.color = getComputedStyle(root).color;
+    window.Chart.defaults.borderColor = "rgba(127, 127, 127, 0.25)";
     chart = new window.Chart(document.getElementById("ask-chart"), {
       type: spec.type,
       data: datasets(spec, columns, rows),
