@@ -15,3 +15,5 @@ class ApiauthConfig(AppConfig):
         # drop the cached copies that authenticate requests.
         post_save.connect(token_changed, sender=ApiToken, dispatch_uid="apiauth-token-saved")
         post_delete.connect(token_changed, sender=ApiToken, dispatch_uid="apiauth-token-deleted")
+
+        from hotcrm_ai import openapi  # noqa: F401  registers the token scheme with drf-spectacular

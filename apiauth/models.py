@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -9,6 +10,15 @@ def hash_key(key: str) -> str:
     # Keys are 256-bit random strings, so a plain SHA-256 cannot be brute-forced; a slow
     # password hash would only add milliseconds to every API call.
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def validate_rate(value: str) -> None:
+    from apiauth.throttling import parse_rate
+
+    try:
+        parse_rate(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class ApiToken(models.Model):
@@ -19,7 +29,8 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=8, editable=False, help_text="First characters of the key, to recognise it.")
     is_staff = models.BooleanField(default=False, help_text="Staff tokens may change the registry and clear the cache.")
     throttle_rate = models.CharField(
-        max_length=20, blank=True, help_text="Requests allowed, e.g. '6000/min'. Blank: the default."
+        max_length=20, blank=True, validators=[validate_rate],
+        help_text="Requests allowed, e.g. '6000/min' (per s, min, hour or day). Blank: the default.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -92,6 +93,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     headers: dict[str, str] = {}
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database went away (restart, failover): say so, and let the client retry;
+        # CONN_HEALTH_CHECKS replaces the broken connection on the next request.
+        logger.warning("Database unavailable: %s", exc)
+        return Response(error_body("service_unavailable", "The database is unavailable; retry shortly."),
+                        status=503, headers={"Retry-After": "1"})
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("body_too_large", "The request body is too large."), status=400)
     if isinstance(exc, Http404):

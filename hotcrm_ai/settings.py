@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hotcrm_ai.limits.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -156,6 +157,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password logins are locked after LOGIN_FAILURE_LIMIT failures (apiauth/backends.py).
+AUTHENTICATION_BACKENDS = ["apiauth.backends.LockoutModelBackend"]
 LOGIN_URL = "/dashboard/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"
 SESSION_COOKIE_HTTPONLY = True
@@ -163,6 +166,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_SAMESITE = "Lax"
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -173,8 +177,10 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
-# Bodies larger than this are refused with a 400 before they are parsed.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_BODY_BYTES", 5 * 1024 * 1024)
+# Bodies larger than this are refused with a 400 before they are parsed
+# (hotcrm_ai/limits.py checks it for DRF, which bypasses Django's own check).
+MAX_BODY_BYTES = env_int("MAX_BODY_BYTES", 5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
 # --- Internationalisation, static files -----------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -201,7 +207,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["hotcrm_ai.limits.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["apiauth.throttling.TokenRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "hotcrm_ai.errors.exception_handler",
@@ -213,15 +220,30 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Model registry, predictions, explanations, monitoring and analytics questions.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema needs a token (or an admin session) like the rest of the API.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Served from our own static files: these machines are offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Separate request and response components, so write-only and read-only fields are exact.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"AbArmEnum": ["challenger", "champion"]},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hotcrm_ai.openapi.add_error_responses",
+    ],
 }
 
 # --- HotCRM AI ------------------------------------------------------------------------
 HOTCRM = {
     "BATCH_LIMIT": env_int("BATCH_LIMIT", 1000),
+    "MAX_BODY_BYTES": MAX_BODY_BYTES,
+    "MAX_JSON_DEPTH": env_int("MAX_JSON_DEPTH", 32),
+    # Per token unless the token has its own rate (admin: API tokens).
+    "THROTTLE_RATE": env_str("THROTTLE_RATE", "6000/min"),
+    "LOGIN_FAILURE_LIMIT": env_int("LOGIN_FAILURE_LIMIT", 5),
+    "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900),
     "DEFAULT_CACHE_TTL": env_int("DEFAULT_CACHE_TTL", 300),
     # Seconds the in-process cache stands in after Redis failed before Redis is tried again.
     "CACHE_RETRY_AFTER": env_float("CACHE_RETRY_AFTER", 5.0),

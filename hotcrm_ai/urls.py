@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -13,7 +14,9 @@ api_v1 = [
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # A page for people: log in (admin) first; the page then reads the schema with that session.
+    path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="schema"), login_url="/admin/login/"),
+         name="docs"),
     path("admin/", admin.site.urls),
     path("dashboard/ask/", include("reporting.page_urls")),
     path("", include("monitoring.urls")),

@@ -24,6 +24,8 @@ MAX_STRING_LENGTH = 10_000
 MAX_LIST_ITEMS = 1_000
 MAX_OBJECT_DEPTH = 4
 MAX_OBJECT_KEYS = 100
+MAX_FEATURES = 200
+MAX_SAFE_INTEGER = 2**53 - 1  # the largest integer a JSON (JavaScript) client holds exactly
 
 
 class FeatureError(ValueError):
@@ -143,13 +145,19 @@ def clean_value(spec: FeatureSpec, value: Any) -> Any:
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise _type_error(spec, "an integer", value)
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise FeatureError("out_of_range", spec.name, f"Feature '{spec.name}' is beyond ±(2^53-1).")
         _check_range(spec, value)
         return value
     if kind == "number":
         if not _is_number(value):
             raise _type_error(spec, "a number", value)
-        _check_range(spec, float(value))
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            raise FeatureError("out_of_range", spec.name, f"Feature '{spec.name}' is too large.") from None
+        _check_range(spec, number)
+        return number
     if kind == "boolean":
         if not isinstance(value, bool):
             raise _type_error(spec, "true or false", value)
@@ -184,9 +192,13 @@ def clean_value(spec: FeatureSpec, value: Any) -> Any:
         if kind == "number_list":
             if not all(_is_number(v) for v in value):
                 raise FeatureError("invalid_type", spec.name, f"Feature '{spec.name}' must be a list of numbers.")
-            for v in value:
-                _check_range(spec, float(v))
-            return [float(v) for v in value]
+            try:
+                numbers = [float(v) for v in value]
+            except OverflowError:
+                raise FeatureError("out_of_range", spec.name, f"Feature '{spec.name}' holds a number too large.") from None
+            for v in numbers:
+                _check_range(spec, v)
+            return numbers
         if not all(isinstance(v, str) and len(v) <= 200 for v in value):
             raise FeatureError("invalid_type", spec.name, f"Feature '{spec.name}' must be a list of short strings.")
         return list(value)
@@ -206,12 +218,16 @@ def validate_features(specs: list[FeatureSpec], features: Any) -> dict[str, Any]
     """Return the cleaned features, or raise FeatureError naming the first offending one."""
     if not isinstance(features, dict):
         raise FeatureError("invalid_features", None, "'features' must be a JSON object.")
+    if len(features) > MAX_FEATURES:
+        raise FeatureError(
+            "too_many_features", None, f"'features' has {len(features)} keys; at most {MAX_FEATURES} are accepted."
+        )
     known = {spec.name for spec in specs}
     unknown = sorted(set(features) - known)
     if unknown:
+        name = unknown[0][:100]  # echo a bounded part of whatever the caller sent
         raise FeatureError(
-            "unknown_feature", unknown[0],
-            f"Unknown feature '{unknown[0]}'; this model accepts: {', '.join(sorted(known))}.",
+            "unknown_feature", name, f"Unknown feature '{name}'; this model accepts: {', '.join(sorted(known))}.",
         )
     cleaned: dict[str, Any] = {}
     for spec in specs:

@@ -22,6 +22,8 @@ from registry.selectors import model_get_fresh
 
 
 class PredictionApi(APIView):
+    error_statuses = (404, 409, 422, 502, 504)
+
     @extend_schema(request=PredictionRequestSerializer, responses=PredictionResponseSerializer)
     def post(self, request: Request) -> Response:
         data = plain_prediction_request(request.data)
@@ -37,6 +39,8 @@ class PredictionApi(APIView):
 
 
 class BatchPredictionApi(APIView):
+    error_statuses = (404, 409, 422, 502, 504)
+
     @extend_schema(request=BatchRequestSerializer, responses=BatchResponseSerializer)
     def post(self, request: Request) -> Response:
         body = BatchRequestSerializer(data=request.data)

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,12 +29,12 @@ def _as_drf(exc: DjangoValidationError) -> serializers.ValidationError:
 
 class ModelListApi(APIView):
     permission_classes = [ReadOrStaffWrite]
+    pagination_class = PageNumberPagination  # read by the OpenAPI generator
+    error_statuses = {"post": (409,)}
 
     @extend_schema(responses=ModelSerializer(many=True))
     def get(self, request: Request) -> Response:
-        from rest_framework.pagination import PageNumberPagination
-
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.model_list(), request, view=self)
         return paginator.get_paginated_response(ModelSerializer(page, many=True).data)
 
@@ -54,6 +55,7 @@ class ModelListApi(APIView):
 
 class ModelDetailApi(APIView):
     permission_classes = [ReadOrStaffWrite]
+    error_statuses = {"delete": (409,)}
 
     @extend_schema(responses=ModelSerializer)
     def get(self, request: Request, model_id: str) -> Response:
@@ -102,12 +104,11 @@ class ModelChangesApi(APIView):
     """The audit trail of one model, newest first: who changed which setting when."""
 
     permission_classes = [IsStaff]
+    pagination_class = PageNumberPagination  # read by the OpenAPI generator: the answer is a page
 
     @extend_schema(responses=RegistryChangeSerializer(many=True))
     def get(self, request: Request, model_id: str) -> Response:
-        from rest_framework.pagination import PageNumberPagination
-
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(RegistryChange.objects.filter(model_id=model_id), request, view=self)
         return paginator.get_paginated_response(RegistryChangeSerializer(page, many=True).data)
 

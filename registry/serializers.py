@@ -22,10 +22,14 @@ class AbTestSerializer(serializers.Serializer):
 
 
 class ProviderConfigSerializer(serializers.Serializer):
+    provider = serializers.CharField(read_only=True)
     endpoint = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     # Write-only: accepted, encrypted at rest, never returned.
     credentials = serializers.DictField(child=serializers.CharField(max_length=4000), required=False, write_only=True)
     config = serializers.DictField(required=False)
+    credentialsSet = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Which credentials are set, never their values."
+    )
 
     def validate_credentials(self, value: dict[str, str]) -> dict[str, str]:
         unknown = set(value) - CREDENTIAL_KEYS

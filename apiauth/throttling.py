@@ -1,0 +1,77 @@
+"""Per-token request limits, counted in the shared cache so that every app-server process
+counts against the same budget.
+
+Hand-written rather than DRF's SimpleRateThrottle: that one keeps a list of timestamps and
+writes it back (read-modify-write), which loses hits when several processes race; an atomic
+INCR on a fixed window does not."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from django.conf import settings
+from rest_framework.throttling import BaseThrottle
+
+from predictions.cache import shared_cache
+
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
+            "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$")
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'600/min' -> (600, 60). Raise ValueError for anything else."""
+    match = RATE_RE.match(rate.lower())
+    if not match or match.group(2) not in _PERIODS or int(match.group(1)) < 1:
+        raise ValueError(f"{rate!r} is not a rate: use e.g. '600/min' (per s, min, hour or day).")
+    return int(match.group(1)), _PERIODS[match.group(2)]
+
+
+def count_hit(key: str, period: int) -> int:
+    """Add one hit to `key`, which expires with its window; return the hits so far."""
+    cache = shared_cache()
+    # `_call` is the cache manager's Redis-or-memory dispatch: a dead Redis does not stop
+    # requests, the limit just becomes per process until it is back.
+    if cache._call("add", key, 1, period + 1):
+        return 1
+    try:
+        return cache._call("incr", key, 1)
+    except ValueError:  # expired between add and incr
+        cache._call("add", key, 1, period + 1)
+        return 1
+
+
+class TokenRateThrottle(BaseThrottle):
+    """Each token (or logged-in user) gets its own rate: the token's `throttle_rate`, else
+    HOTCRM['THROTTLE_RATE']."""
+
+    def __init__(self) -> None:
+        self._wait: float | None = None
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        identity, rate = self._identity_and_rate(request)
+        if identity is None or not rate:
+            return True
+        limit, period = parse_rate(rate)
+        now = time.time()
+        window = int(now // period)
+        if count_hit(f"throttle:{identity}:{period}:{window}", period) <= limit:
+            return True
+        self._wait = (window + 1) * period - now
+        return False
+
+    def wait(self) -> float | None:
+        return self._wait
+
+    @staticmethod
+    def _identity_and_rate(request: Any) -> tuple[str | None, str]:
+        token = getattr(request, "auth", None)
+        default = settings.HOTCRM["THROTTLE_RATE"]
+        if token is not None and hasattr(token, "throttle_rate"):
+            return f"token:{token.pk}", token.throttle_rate or default
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and getattr(user, "pk", None) is not None:
+            return f"user:{user.pk}", default
+        return None, ""
