@@ -6,11 +6,7 @@ PORT ?= 8000
 WORKERS ?= 3
 export CACHE_KEY_PREFIX ?= hotcrm
 
-<<<<<<< HEAD
-.PHONY: setup run test bench bench-monitoring lint
-=======
-.PHONY: setup run test bench bench-ab bench-cache lint
->>>>>>> main
+.PHONY: setup run test bench load bench-ab bench-cache bench-monitoring lint
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,16 +34,19 @@ bench: setup
 	bash scripts/setup-bench
 	$(PY) bench/run.py
 
-<<<<<<< HEAD
 bench-monitoring: setup
 	$(PY) bench/monitoring.py
-=======
+
+# 60 s of load on gunicorn: rate, errors, memory before/after (bench/load.py).
+load: setup
+	bash scripts/setup-bench
+	$(PY) bench/load.py
+
 bench-ab: setup
 	$(PY) bench/ab_shadow.py
 
 bench-cache: setup
 	$(PY) bench/cache_bench.py
->>>>>>> main
 
 lint: setup
 	$(VENV)/bin/ruff check .

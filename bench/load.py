@@ -151,7 +151,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=60, help="seconds of load (default 60)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--connections", type=int, default=0, help="default: 4 per worker")
-    parser.add_argument("--warmup", type=int, default=5, help="seconds of load before measuring memory")
+    parser.add_argument("--warmup", type=int, default=10, help="seconds of load before measuring memory")
     parser.add_argument("--max-growth", type=float, default=10.0, help="allowed memory growth in %% (default 10)")
     parser.add_argument("--baseline-seconds", type=int, default=10)
     args = parser.parse_args()
