@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKERS ?= 3
 export CACHE_KEY_PREFIX ?= hotcrm
 
-.PHONY: setup run test bench load bench-ab bench-cache lint
+.PHONY: setup run test bench load bench-ab bench-cache bench-monitoring lint
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +33,9 @@ test: setup
 bench: setup
 	bash scripts/setup-bench
 	$(PY) bench/run.py
+
+bench-monitoring: setup
+	$(PY) bench/monitoring.py
 
 # 60 s of load on gunicorn: rate, errors, memory before/after (bench/load.py).
 load: setup

@@ -1,4 +1,14 @@
-"""gunicorn settings for `make run` (workers and bind come from the Makefile)."""
+"""gunicorn settings for `make run` (workers and bind come from the Makefile).
+
+Prometheus: every worker writes its counters to files in PROMETHEUS_MULTIPROC_DIR and
+/metrics sums them (prometheus-client multiprocess mode). The directory must be set
+before any worker imports prometheus_client and be empty when the server starts.
+Metrics: each worker flushes its buffered metrics from a background thread and on exit.
+"""
+
+import os
+import shutil
+import tempfile
 
 wsgi_app = "hotcrm_ai.wsgi"
 worker_class = "sync"
@@ -8,3 +18,42 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = "info"
+# gunicorn 27's control socket has one default path per user: several servers on one
+# machine (test runs, checkouts) would take it from each other. Nothing here uses it.
+control_socket_disable = True
+
+_OWN_PROMETHEUS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_PROMETHEUS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hotcrm-prometheus-")
+
+
+def on_starting(server):
+    # Values left by an earlier server in the same directory would be added to ours.
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        os.remove(os.path.join(directory, name))
+
+
+def post_worker_init(worker):
+    from monitoring.recorder import metric_buffer
+
+    metric_buffer().start_background_flush()
+
+
+def worker_exit(server, worker):
+    from monitoring.recorder import metric_buffer
+
+    metric_buffer().stop_background_flush()
+    metric_buffer().flush()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_PROMETHEUS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -250,6 +250,14 @@ HOTCRM = {
     # Prediction entries the in-process cache holds per process (least recently used go).
     "MEMORY_CACHE_MAX_ENTRIES": env_int("MEMORY_CACHE_MAX_ENTRIES", 50_000),
     "METRICS_RETENTION": env_int("METRICS_RETENTION", 10_000),
+    # Metrics are buffered per process and stored in one INSERT per this many records or
+    # per this many seconds, whichever comes first (monitoring/recorder.py).
+    "METRICS_BUFFER_SIZE": env_int("METRICS_BUFFER_SIZE", 200),
+    "METRICS_FLUSH_INTERVAL": env_float("METRICS_FLUSH_INTERVAL", 0.25),
+    # Health looks at this many recent seconds; drift at up to this many recent inputs.
+    "HEALTH_WINDOW": env_int("HEALTH_WINDOW", 300),
+    "DRIFT_WINDOW": env_int("DRIFT_WINDOW", 86_400),
+    "DRIFT_SAMPLE": env_int("DRIFT_SAMPLE", 1_000),
     # Analytics questions: with a key an LLM translates them, else the offline parser does.
     "OPENAI_API_KEY": env_str("OPENAI_API_KEY"),
     "OPENAI_BASE_URL": env_str("OPENAI_BASE_URL"),

@@ -1,3 +1,11 @@
 """API routes of monitoring under /api/v1/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from monitoring.apis import AllStatsApi, ModelHealthApi, ModelStatsApi
+
+urlpatterns = [
+    path("models/<str:model_id>/stats/", ModelStatsApi.as_view(), name="model-stats"),
+    path("models/<str:model_id>/health/", ModelHealthApi.as_view(), name="model-health"),
+    path("stats/", AllStatsApi.as_view(), name="all-stats"),
+]

@@ -20,7 +20,11 @@ class Metric(models.Model):
     kind = models.CharField(max_length=20, default="prediction")
 
     class Meta:
-        indexes = [models.Index(fields=["model_id", "-timestamp"], name="metric_model_time")]
+        indexes = [
+            models.Index(fields=["model_id", "-timestamp"], name="metric_model_time"),
+            # Retention finds a model's N-th newest metric by id without a table scan.
+            models.Index(fields=["model_id", "-id"], name="metric_model_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.model_id} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.latency_ms:.1f} ms"

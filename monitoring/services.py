@@ -1,4 +1,5 @@
-"""Recording metrics. One INSERT per request (a bulk INSERT per batch)."""
+"""Recording metrics: each one goes to the Prometheus counters and to the per-process
+buffer (monitoring.recorder), which stores many in one INSERT."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from monitoring import prometheus
 from monitoring.models import Metric
+from monitoring.recorder import metric_buffer
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +31,30 @@ class MetricRecord:
 
 
 def metrics_record(records: list[MetricRecord]) -> None:
-    """Store metrics; a failing metric store never fails the request that produced them."""
+    """Record metrics; a failing metric store never fails the request that produced them."""
     try:
-        Metric.objects.bulk_create([Metric(**vars(r)) for r in records])
+        prometheus.observe(records)
+        metric_buffer().add([Metric(**vars(r)) for r in records])
     except Exception:
         logger.exception("Could not record %d metric(s)", len(records))
+
+
+def metrics_flush() -> int:
+    """Store this process's buffered metrics now (before reading them back)."""
+    return metric_buffer().flush()
+
+
+def metrics_trim(model_id: str, *, keep: int) -> int:
+    """Delete a model's metrics older than its `keep` newest, oldest first.
+
+    Two index range reads on (model_id, id): find the id of the newest metric past `keep`,
+    then delete that one and everything older. Ids grow with insertion, so lower is older.
+    """
+    cutoff = (
+        Metric.objects.filter(model_id=model_id).order_by("-id").values_list("id", flat=True)[keep:keep + 1]
+    )
+    cutoff_id = next(iter(cutoff), None)
+    if cutoff_id is None:
+        return 0
+    deleted, _ = Metric.objects.filter(model_id=model_id, id__lte=cutoff_id).delete()
+    return deleted

@@ -83,11 +83,12 @@ class MLModelAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "version", "type", "provider", "status", "ab_summary", "cache_ttl", "updated_at"]
     list_filter = ["status", "type", "provider", "ab_enabled"]
     search_fields = ["id", "name", "description"]
-    readonly_fields = ["revision", "metrics_table", "ab_report", "created_at", "updated_at"]
+    readonly_fields = ["revision", "metrics_table", "ab_report", "health_panel", "created_at", "updated_at"]
     actions = ["test_connection", "promote_challengers"]
     change_form_template = "admin/registry/mlmodel/change_form.html"
     fieldsets = [
         (None, {"fields": ["id", "name", "version", "type", "status", "description"]}),
+        ("Current health", {"fields": ["health_panel"]}),
         ("Provider", {"fields": ["provider", "provider_config", "api_key", "access_key_id",
                                  "secret_access_key", "session_token", "region", "api_key_env",
                                  "access_key_id_env", "secret_access_key_env",
@@ -111,6 +112,12 @@ class MLModelAdmin(admin.ModelAdmin):
     @admin.display(description="Metrics (measured on held-out data)")
     def metrics_table(self, obj: MLModel) -> str:
         return json.dumps(obj.metrics, indent=2) if obj.metrics else "—"
+
+    @admin.display(description="Health and stats")
+    def health_panel(self, obj: MLModel) -> str:
+        from monitoring.admin_panel import health_panel
+
+        return health_panel(obj)
 
     @admin.action(description="Test connection (a real, cheap call to the provider)")
     def test_connection(self, request: HttpRequest, queryset) -> None:

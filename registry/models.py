@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from ml.schema import check_schema
+from monitoring.thresholds import check_thresholds
 
 
 class ModelType(models.TextChoices):
@@ -121,8 +122,10 @@ class MLModel(models.Model):
             errors["provider_config"] = "providerConfig must be an object."
         elif problems := _provider_config_errors(self):
             errors["provider_config"] = " ".join(problems)
-        if not isinstance(self.health_thresholds, dict):
-            errors["health_thresholds"] = "healthThresholds must be an object."
+        try:
+            check_thresholds(self.health_thresholds)
+        except ValueError as exc:
+            errors["health_thresholds"] = str(exc)
         errors |= self._ab_errors()
         if self.status != ModelStatus.ACTIVE and self.pk and self.challengers.filter(ab_enabled=True).exists():
             names = ", ".join(self.challengers.filter(ab_enabled=True).values_list("id", flat=True))

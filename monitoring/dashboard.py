@@ -1,0 +1,67 @@
+"""What the dashboard shows, as JSON for its charts (one payload per page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from monitoring.drift import model_drift
+from monitoring.health import model_health
+from monitoring.selectors import model_series, model_stats, recent_errors
+from registry.models import MLModel
+from registry.selectors import model_list
+
+# The window selector: seconds -> (label, buckets on the time axis).
+WINDOWS: dict[int, tuple[str, int]] = {
+    300: ("5 min", 30),
+    3_600: ("1 h", 60),
+    86_400: ("24 h", 48),
+    604_800: ("7 d", 56),
+}
+DEFAULT_WINDOW = 3_600
+
+
+def model_card(model: MLModel, window: int) -> dict[str, Any]:
+    stats = model_stats(model.pk, window=window)
+    drift = model_drift(model)
+    return {
+        "id": model.pk, "name": model.name, "version": model.version, "type": model.type,
+        "provider": model.provider, "status": model.status,
+        "health": model_health(model, drift=drift),
+        "stats": stats,
+        "series": model_series(model.pk, window=window, buckets=WINDOWS[window][1]),
+        "arms": ab_arms(model, window),
+        "drift": drift,
+    }
+
+
+def ab_arms(model: MLModel, window: int) -> list[dict[str, Any]]:
+    """The two arms of the A/B test this model is the challenger of, side by side."""
+    if not model.ab_enabled or model.ab_champion_id is None:
+        return []
+    return [
+        {"arm": "challenger", "modelId": model.pk, "trafficPercentage": model.ab_traffic_percentage,
+         "mode": model.ab_mode,
+         # in shadow mode the challenger runs on the side: its arm is "shadow"
+         "stats": model_stats(model.pk, window=window, arm=["challenger", "shadow"])},
+        {"arm": "champion", "modelId": model.ab_champion_id, "trafficPercentage": 100 - model.ab_traffic_percentage,
+         "stats": model_stats(model.ab_champion_id, window=window, arm="champion")},
+    ]
+
+
+SEVERITY = {"unhealthy": 0, "degraded": 1, "healthy": 2}
+
+
+def overview(window: int) -> dict[str, Any]:
+    """Every model's card, the ones that need attention first."""
+    cards = [model_card(m, window) for m in model_list()]
+    cards.sort(key=lambda c: (SEVERITY[c["health"]["status"]], c["id"]))
+    return {"generatedAt": timezone.now().isoformat(), "window": window, "models": cards}
+
+
+def model_page(model: MLModel, window: int) -> dict[str, Any]:
+    return {
+        "generatedAt": timezone.now().isoformat(), "window": window,
+        "model": model_card(model, window) | {"recentErrors": recent_errors(model.pk)},
+    }

@@ -1,0 +1,55 @@
+"""Prometheus counters and latency histograms, exposed at /metrics.
+
+Under gunicorn `PROMETHEUS_MULTIPROC_DIR` is set (gunicorn.conf.py) before this module is
+imported, so prometheus-client keeps every worker's values in its own mmap file and
+/metrics adds them up across workers (prometheus-client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+if TYPE_CHECKING:
+    from monitoring.services import MetricRecord
+
+LABELS = ("model", "version", "arm", "provider", "cached")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+PREDICTIONS = Counter(
+    "hotcrm_predictions", "Predictions answered or failed, by model and outcome.",
+    [*LABELS, "outcome"],
+)
+LATENCY = Histogram(
+    "hotcrm_prediction_latency_seconds", "Time to answer a prediction request.",
+    LABELS, buckets=LATENCY_BUCKETS,
+)
+
+
+def observe(records: Iterable[MetricRecord]) -> None:
+    for r in records:
+        if r.kind != "prediction":
+            continue
+        labels = (r.model_id, r.model_version, r.ab_arm or "none", r.provider, "true" if r.cached else "false")
+        PREDICTIONS.labels(*labels, "success" if r.success else "error").inc()
+        LATENCY.labels(*labels).observe(r.latency_ms / 1000)
+
+
+def exposition() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return generate_latest(registry), CONTENT_TYPE_LATEST

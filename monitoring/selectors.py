@@ -1,0 +1,172 @@
+"""Reading metrics back: performance stats, time series for the dashboard, recent errors.
+
+Every read first stores this process's buffered metrics, so what a process recorded is
+always in what it reports; other processes' buffers reach the database within
+`METRICS_FLUSH_INTERVAL` seconds. Percentiles are numpy's linear interpolation between
+the closest ranks (numpy.percentile, method="linear").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from monitoring.models import Metric
+from monitoring.services import metrics_flush
+from predictions.models import PredictionLog
+
+PREDICTION = "prediction"
+
+
+@dataclass
+class Sample:
+    """A model's prediction metrics in a window, as numpy columns."""
+
+    latency: np.ndarray
+    confidence: np.ndarray  # NaN where there is none (failures)
+    cached: np.ndarray
+    success: np.ndarray
+    epoch: np.ndarray | None = None  # seconds since 1970, when asked for
+
+    @classmethod
+    def of(cls, rows: list[tuple], with_time: bool = False) -> Sample:
+        if not rows:
+            empty = np.empty(0)
+            return cls(empty, empty, empty.astype(bool), empty.astype(bool), empty if with_time else None)
+        columns = list(zip(*rows, strict=True))
+        return cls(
+            latency=np.asarray(columns[0], dtype=float),
+            confidence=np.asarray([np.nan if c is None else c for c in columns[1]], dtype=float),
+            cached=np.asarray(columns[2], dtype=bool),
+            success=np.asarray(columns[3], dtype=bool),
+            epoch=np.asarray([t.timestamp() for t in columns[4]]) if with_time else None,
+        )
+
+    def subset(self, mask: np.ndarray) -> Sample:
+        return Sample(self.latency[mask], self.confidence[mask], self.cached[mask], self.success[mask],
+                      None if self.epoch is None else self.epoch[mask])
+
+
+def window_start(window: int | None, now: datetime | None = None) -> datetime | None:
+    return None if not window else (now or timezone.now()) - timedelta(seconds=window)
+
+
+def metrics_in_window(model_id: str, since: datetime | None, arm: str | list[str] | None = None) -> QuerySet[Metric]:
+    qs = Metric.objects.filter(model_id=model_id, kind=PREDICTION)
+    if since is not None:
+        qs = qs.filter(timestamp__gte=since)
+    if arm is not None:
+        qs = qs.filter(ab_arm__in=_arms(arm))
+    return qs
+
+
+def metrics_sample(model_id: str, since: datetime | None, *, arm: str | list[str] | None = None,
+                   with_time: bool = False) -> Sample:
+    fields = ["latency_ms", "confidence", "cached", "success"] + (["timestamp"] if with_time else [])
+    rows = list(metrics_in_window(model_id, since, arm).values_list(*fields))
+    return Sample.of(rows, with_time)
+
+
+def summarise(sample: Sample) -> dict[str, Any]:
+    """PerformanceStats figures of a sample (latencies in ms, rates in %)."""
+    total = len(sample.latency)
+    failed = int((~sample.success).sum())
+    known = sample.confidence[~np.isnan(sample.confidence)]
+    if total:
+        p50, p95, p99 = np.percentile(sample.latency, [50, 95, 99], method="linear")
+    return {
+        "totalPredictions": total,
+        "successfulPredictions": total - failed,
+        "failedPredictions": failed,
+        "averageLatency": _r(sample.latency.mean()) if total else None,
+        "medianLatency": _r(p50) if total else None,
+        "p95Latency": _r(p95) if total else None,
+        "p99Latency": _r(p99) if total else None,
+        "averageConfidence": _r(known.mean()) if len(known) else None,
+        "cacheHitRate": _r(100 * sample.cached.sum() / total) if total else 0.0,
+        "errorRate": _r(100 * failed / total) if total else 0.0,
+    }
+
+
+def model_stats(model_id: str, *, window: int | None = None, arm: str | list[str] | None = None) -> dict[str, Any]:
+    """PerformanceStats of one model over the last `window` seconds (all retained if None)."""
+    metrics_flush()
+    since = window_start(window)
+    stats = summarise(metrics_sample(model_id, since, arm=arm))
+    last = metrics_in_window(model_id, since, arm).order_by("-timestamp").values_list("timestamp", flat=True)[:1]
+    newest = next(iter(last), None)
+    return {
+        "modelId": model_id,
+        **stats,
+        "accuracy": feedback_accuracy(model_id, since, arm=arm),
+        "lastUpdated": newest.isoformat() if newest else None,
+    }
+
+
+def feedback_accuracy(model_id: str, since: datetime | None, *, arm: str | list[str] | None = None) -> float | None:
+    """% of predictions with an outcome that were right (predictions' outcome rules)."""
+    from predictions.selectors import live_accuracy, outcome_summary
+    from registry.models import MLModel
+
+    if arm is None:
+        return live_accuracy(model_id, since)["accuracy"]
+    logs = PredictionLog.objects.filter(model_id=model_id, ab_arm__in=_arms(arm))
+    if since is not None:
+        logs = logs.filter(created_at__gte=since)
+    model_type = MLModel.objects.filter(pk=model_id).values_list("type", flat=True).first() or ""
+    return outcome_summary(logs, model_type)["accuracy"]
+
+
+def _arms(arm: str | list[str]) -> list[str]:
+    return [arm] if isinstance(arm, str) else list(arm)
+
+
+def recent_errors(model_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    metrics_flush()
+    rows = (
+        Metric.objects.filter(model_id=model_id, success=False)
+        .order_by("-timestamp")
+        .values("timestamp", "error_code", "error", "latency_ms", "provider", "ab_arm", "model_version")[:limit]
+    )
+    return [
+        {"timestamp": r["timestamp"].isoformat(), "code": r["error_code"], "message": r["error"],
+         "latency": _r(r["latency_ms"]), "provider": r["provider"], "arm": r["ab_arm"] or None,
+         "version": r["model_version"]}
+        for r in rows
+    ]
+
+
+def model_series(model_id: str, *, window: int, buckets: int) -> dict[str, Any]:
+    """Per-bucket predictions/minute, p50/p95/p99 latency, error and cache-hit rates."""
+    metrics_flush()
+    now = timezone.now()
+    bucket = window / buckets
+    start = now.timestamp() - window
+    sample = metrics_sample(model_id, window_start(window, now), with_time=True)
+    index = np.clip(((sample.epoch - start) // bucket).astype(int), 0, buckets - 1)
+    series: dict[str, list] = {k: [] for k in ("perMinute", "p50", "p95", "p99", "errorRate", "cacheHitRate")}
+    for b in range(buckets):
+        part = sample.subset(index == b)
+        n = len(part.latency)
+        series["perMinute"].append(_r(n * 60 / bucket))
+        if n:
+            p50, p95, p99 = np.percentile(part.latency, [50, 95, 99], method="linear")
+        series["p50"].append(_r(p50) if n else None)
+        series["p95"].append(_r(p95) if n else None)
+        series["p99"].append(_r(p99) if n else None)
+        series["errorRate"].append(_r(100 * (~part.success).sum() / n) if n else None)
+        series["cacheHitRate"].append(_r(100 * part.cached.sum() / n) if n else None)
+    return {
+        "bucketSeconds": bucket,
+        "times": [datetime.fromtimestamp(start + (b + 1) * bucket, tz=now.tzinfo).isoformat() for b in range(buckets)],
+        **series,
+    }
+
+
+def _r(value: Any) -> float:
+    return round(float(value), 3)
