@@ -88,7 +88,16 @@ def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
     except ApplicationError:
         raise Http404(model_id) from None
     window = _window_or_default(request)
-    return render(request, "dashboard/model.html", {"model": model, **_windows_context(window)})
+    ab_report = None
+    if model.ab_champion_id:  # the challenger of an A/B test (running or ended): its verdict
+        from predictions.selectors import ab_test_report
+
+        try:
+            ab_report = ab_test_report(model)
+        except ApplicationError:
+            ab_report = None
+    return render(request, "dashboard/model.html",
+                  {"model": model, "ab_report": ab_report, **_windows_context(window)})
 
 
 def _window_or_default(request: HttpRequest) -> int:

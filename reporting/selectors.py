@@ -101,6 +101,12 @@ def _aggregate(agg: dict[str, Any]) -> Any:
 
 def query_run(query: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """(columns, rows) of a normalised query."""
+    if query["source"] == "metrics":
+        # This process's metrics wait in a buffer for up to a fraction of a second: store
+        # them first, so a question asked right after a prediction counts it.
+        from monitoring.services import metrics_flush
+
+        metrics_flush()
     columns = output_columns(query)
     if not query["aggregations"]:
         return columns, _listing(query)

@@ -76,3 +76,15 @@ def test_it_shows_health_and_stats_on_the_admin_model_page(client, api):
     assert "Health and stats" in html and "hotcrm-health" in html
     assert "Healthy" in html or "healthy" in html
     assert "/dashboard/models/churn-prediction-v1/" in html
+
+
+def test_it_shows_the_ab_verdict_on_the_challengers_page_and_links_the_ask_page(operator, api):
+    lead = {"company_size": 250, "industry": "Technology", "engagement_score": 85,
+            "job_title": "VP of Sales", "budget": 120000}
+    for arm in ("challenger", "champion"):
+        predict(api, "lead-scoring-v2", lead, abArm=arm, useCache=False)
+    html = operator.get("/dashboard/models/lead-scoring-v2/").content.decode()
+    assert 'id="ab-verdict"' in html and "ab-arm-challenger" in html and "ab-arm-champion" in html
+    assert "not enough evidence yet" in html
+    assert 'href="/dashboard/ask/"' in html
+    assert 'id="ab-verdict"' not in operator.get("/dashboard/models/churn-prediction-v1/").content.decode()
