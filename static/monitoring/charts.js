@@ -124,7 +124,7 @@ const HC = (() => {
   function drift(node, result, { heading = true } = {}) {
     const title = heading ? el("h3", { text: "Input drift vs training data" }) : null;
     if (!result.available) {
-      node.replaceChildren(title, el("p", { class: "muted small", text: result.reason }));
+      node.replaceChildren(...[title].filter(Boolean), el("p", { class: "muted small", text: result.reason }));
       return;
     }
     const maxPsi = Math.max(0.25, ...result.features.map((f) => f.psi || 0));
@@ -138,7 +138,7 @@ const HC = (() => {
         el("td", {}, f.test ? el("span", { class: f.drifting ? "pill pill-bad" : "pill pill-ok", text: f.drifting ? "drifting" : "stable" }) : null));
     });
     const head = el("tr", {}, ...["Feature", "Test", "PSI", "p", ""].map((h) => el("th", { text: h })));
-    node.replaceChildren(title,
+    node.replaceChildren(...[title].filter(Boolean),
       el("p", { class: "muted small", text: `${result.sampleSize} recent inputs vs ${result.referenceSize} training rows` }),
       el("table", { class: "table compact" }, el("thead", {}, head), el("tbody", {}, ...rows)));
   }
