@@ -157,3 +157,83 @@ def test_it_locks_an_address_that_guesses_many_accounts():
     elsewhere = Client(REMOTE_ADDR="10.0.0.8")
     elsewhere.post("/admin/login/?next=/admin/", {"username": "admin", "password": "correct horse battery"})
     assert "_auth_user_id" in elsewhere.session
+
+
+# --- the newer endpoints (feedback, explanations, reports, monitoring, cache, A/B) -------------
+LEAD_B = {**LEAD, "engagement_score": 10, "budget": 5000}
+SERVICE_NEWER = [
+    ("post", "/api/v1/explanations/", {"modelId": "lead-scoring-v1", "features": LEAD}, 200),
+    ("post", "/api/v1/explanations/compare/",
+     {"modelId": "lead-scoring-v1", "features1": LEAD, "features2": LEAD_B}, 200),
+    ("post", "/api/v1/reports/query/", {"question": "How many predictions per model?"}, 200),
+    ("get", "/api/v1/models/lead-scoring-v1/stats/", None, 200),
+    ("get", "/api/v1/models/lead-scoring-v1/health/", None, 200),
+    ("get", "/api/v1/stats/", None, 200),
+    ("get", "/api/v1/cache/stats/", None, 200),
+    ("get", "/api/v1/models/lead-scoring-v2/ab-test/", None, 200),
+]
+STAFF_ONLY_NEWER = [
+    ("delete", "/api/v1/cache/", None),
+    ("post", "/api/v1/models/lead-scoring-v2/promote/", None),
+]
+FEEDBACK = "/api/v1/predictions/00000000-0000-4000-8000-000000000000/feedback/"
+
+
+@pytest.fixture
+def ab_test():
+    from registry import services
+
+    services.model_update(model=MLModel.objects.get(pk="lead-scoring-v2"), data={"ab_traffic_percentage": 50})
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), SERVICE_NEWER)
+def test_it_lets_a_service_token_explain_query_and_read_the_newer_endpoints(api, ab_test, method, path, body,
+                                                                           status):
+    response = call(api, method, path, body)
+    assert response.status_code == status, response.content
+
+
+def test_it_lets_a_service_token_post_feedback(api):
+    body = api.post("/api/v1/predictions/", {"modelId": "lead-scoring-v1", "features": LEAD}, format="json").json()
+    response = api.post(f"/api/v1/predictions/{body['metadata']['predictionId']}/feedback/",
+                        {"actual": body["prediction"]["class"]}, format="json")
+    assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(("method", "path", "body"), STAFF_ONLY_NEWER)
+def test_it_forbids_a_service_token_to_clear_the_cache_or_promote(api, ab_test, method, path, body):
+    before = registry_state()
+    response = call(api, method, path, body)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert registry_state() == before
+
+
+@pytest.mark.parametrize(("method", "path", "body"), STAFF_ONLY_NEWER)
+def test_it_lets_a_staff_token_clear_the_cache_and_promote(staff_api, ab_test, method, path, body):
+    assert call(staff_api, method, path, body).status_code in (200, 204)
+
+
+@pytest.mark.parametrize(("method", "path", "body"),
+                         [(m, p, b) for m, p, b, _ in SERVICE_NEWER] + STAFF_ONLY_NEWER
+                         + [("post", FEEDBACK, {"actual": "hot"})])
+def test_it_answers_401_on_the_newer_endpoints_without_a_token(ab_test, method, path, body):
+    from rest_framework.test import APIClient
+
+    before = registry_state()
+    response = call(APIClient(), method, path, body)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert registry_state() == before
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+def test_it_serves_health_and_prometheus_metrics_without_a_token(path):
+    assert Client().get(path).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/dashboard/", "/dashboard/models/lead-scoring-v1/", "/dashboard/ask/"])
+def test_it_sends_an_anonymous_visitor_of_the_dashboard_to_the_login(path):
+    response = Client().get(path)
+    assert response.status_code == 302
+    assert "login" in response["Location"]
