@@ -35,6 +35,10 @@ LATENCY = Histogram(
     "hotcrm_prediction_latency_seconds", "Time to answer a prediction request.",
     LABELS, buckets=LATENCY_BUCKETS,
 )
+METRIC_STORE_FAILURES = Counter(
+    "hotcrm_metric_store_failures",
+    "Attempts to store buffered metrics in the database that failed (the records are kept for the next flush).",
+)
 
 
 def observe(records: Iterable[MetricRecord]) -> None:

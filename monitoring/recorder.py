@@ -71,6 +71,9 @@ class MetricBuffer:
             try:
                 _insert(batch)
             except Exception:
+                from monitoring.prometheus import METRIC_STORE_FAILURES
+
+                METRIC_STORE_FAILURES.inc()
                 logger.exception("Could not store %d metric(s); keeping them for the next flush", len(batch))
                 self._requeue(batch)
                 return 0
