@@ -60,17 +60,20 @@ def _clean_caches():
     from apiauth.selectors import forget_cached_tokens
     from monitoring.recorder import metric_buffer
     from predictions.cache import shared_cache
+    from predictions.recording import log_buffer
     from registry.selectors import forget_cached_models
 
     _clear_all_caches()
     forget_cached_models()
     forget_cached_tokens()
     shared_cache().reset()
-    # Each metric is stored as it is recorded, so tests may read Metric rows at once;
+    # Each metric and log row is stored as it is recorded, so tests may read them at once;
     # tests of the buffer itself turn this off (tests/monitoring/test_recorder.py).
     metric_buffer().synchronous = True
+    log_buffer().synchronous = True
     yield
     metric_buffer().discard()
+    log_buffer().discard()
     _clear_all_caches()
     forget_cached_models()
     forget_cached_tokens()

@@ -3,7 +3,7 @@
 Prometheus: every worker writes its counters to files in PROMETHEUS_MULTIPROC_DIR and
 /metrics sums them (prometheus-client multiprocess mode). The directory must be set
 before any worker imports prometheus_client and be empty when the server starts.
-Metrics: each worker flushes its buffered metrics from a background thread and on exit.
+Metrics and prediction log rows: each worker flushes its buffers from background threads\nand on exit.
 """
 
 import os
@@ -36,16 +36,15 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    from monitoring.recorder import metric_buffer
+    from monitoring.recorder import start_background_flushes
 
-    metric_buffer().start_background_flush()
+    start_background_flushes()
 
 
 def worker_exit(server, worker):
-    from monitoring.recorder import metric_buffer
+    from monitoring.recorder import stop_and_flush_all
 
-    metric_buffer().stop_background_flush()
-    metric_buffer().flush()
+    stop_and_flush_all()
 
 
 def child_exit(server, worker):

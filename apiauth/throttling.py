@@ -33,14 +33,15 @@ def count_hit(key: str, period: int) -> int:
     """Add one hit to `key`, which expires with its window; return the hits so far."""
     cache = shared_cache()
     # `_call` is the cache manager's Redis-or-memory dispatch: a dead Redis does not stop
-    # requests, the limit just becomes per process until it is back.
-    if cache._call("add", key, 1, period + 1):
-        return 1
+    # requests, the limit just becomes per process until it is back. INCR first: after a
+    # window's first hit that is the only call (one round trip), and both backends refuse
+    # to INCR a missing key rather than create one without an expiry.
     try:
         return cache._call("incr", key, 1)
-    except ValueError:  # expired between add and incr
-        cache._call("add", key, 1, period + 1)
-        return 1
+    except ValueError:  # the window's first hit (or its key just expired)
+        if cache._call("add", key, 1, period + 1):
+            return 1
+        return cache._call("incr", key, 1)  # another process added it between the two calls
 
 
 class TokenRateThrottle(BaseThrottle):

@@ -1,17 +1,22 @@
-"""The per-process metric buffer.
+"""The per-process write-behind buffers: metrics here, prediction log rows in
+predictions.recording (the same class).
 
-A prediction only appends its metric to a list here (microseconds); the list reaches the
-shared database as ONE multi-row INSERT when it holds `METRICS_BUFFER_SIZE` records, when
-its oldest record is older than `METRICS_FLUSH_INTERVAL` seconds, before this process
-computes stats, from a background thread in every gunicorn worker (so an idle worker's
-records are stored within the interval too), and at exit (atexit and gunicorn's
-`worker_exit` hook). Nothing lives only in process memory for longer than that interval.
+A prediction only appends its rows to a list here (microseconds); the list reaches the
+shared database as ONE multi-row INSERT from a background thread in every gunicorn worker
+every `METRICS_FLUSH_INTERVAL` seconds, before this process reads them back (stats,
+reports, feedback), and at exit (atexit and gunicorn's `worker_exit` hook). Without a
+background thread (runserver, management commands, tests of the buffer) the request that
+finds the buffer full (`METRICS_BUFFER_SIZE`) or its oldest record older than the interval
+flushes it. With one, requests never wait for the database unless the buffer has grown to
+`BACKPRESSURE` times its size (the store is slower than the traffic). Nothing lives only in
+process memory for longer than the interval while the database answers.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import operator
 import threading
 import time
 from collections import Counter
@@ -27,11 +32,17 @@ logger = logging.getLogger(__name__)
 
 # While the database is unreachable records wait here; beyond this many the oldest go.
 MAX_PENDING = 50_000
+# With a background flusher a request flushes only when this many times the buffer size wait.
+BACKPRESSURE = 20
 
 
-class MetricBuffer:
+class WriteBuffer:
+    """Rows waiting for one multi-row INSERT; subclasses say how they are stored."""
+
+    what = "row"
+
     def __init__(self) -> None:
-        self._pending: list[Metric] = []
+        self._pending: list = []
         self._oldest = 0.0  # monotonic time the oldest pending record arrived
         self._lock = threading.Lock()
         # Serialises flushes so two threads never insert the same records.
@@ -51,13 +62,17 @@ class MetricBuffer:
         return settings.HOTCRM["METRICS_FLUSH_INTERVAL"]
 
     # --- writing ------------------------------------------------------------------------
-    def add(self, metrics: list[Metric]) -> None:
+    def add(self, rows: list) -> None:
         now = time.monotonic()
         with self._lock:
             if not self._pending:
                 self._oldest = now
-            self._pending.extend(metrics)
-            due = len(self._pending) >= self.max_size or now - self._oldest >= self.interval
+            self._pending.extend(rows)
+            size = len(self._pending)
+            if self._thread is not None:
+                due = size >= BACKPRESSURE * self.max_size
+            else:
+                due = size >= self.max_size or now - self._oldest >= self.interval
         if due:
             self.flush()
 
@@ -69,16 +84,22 @@ class MetricBuffer:
             if not batch:
                 return 0
             try:
-                _insert(batch)
+                self.store(batch)
             except Exception:
-                from monitoring.prometheus import METRIC_STORE_FAILURES
-
-                METRIC_STORE_FAILURES.inc()
-                logger.exception("Could not store %d metric(s); keeping them for the next flush", len(batch))
+                self.store_failed(batch)
                 self._requeue(batch)
                 return 0
-            self._trim_after(batch)
+            self.stored(batch)
             return len(batch)
+
+    def store(self, batch: list) -> None:
+        raise NotImplementedError
+
+    def store_failed(self, batch: list) -> None:
+        logger.exception("Could not store %d %s(s); keeping them for the next flush", len(batch), self.what)
+
+    def stored(self, batch: list) -> None:
+        """After a successful store (metrics trim to their retention here)."""
 
     def discard(self) -> None:
         with self._lock:
@@ -88,12 +109,49 @@ class MetricBuffer:
     def pending(self) -> int:
         return len(self._pending)
 
-    def _requeue(self, batch: list[Metric]) -> None:
+    def _requeue(self, batch: list) -> None:
         with self._lock:
-            self._pending = (batch + self._pending)[-MAX_PENDING:]
+            pending = batch + self._pending
+            if len(pending) > MAX_PENDING:
+                logger.error("Dropping the %d oldest %s(s): more than %d wait for the database",
+                             len(pending) - MAX_PENDING, self.what, MAX_PENDING)
+            self._pending = pending[-MAX_PENDING:]
             self._oldest = time.monotonic()
 
-    def _trim_after(self, batch: list[Metric]) -> None:
+    # --- background flushing (gunicorn workers) -----------------------------------------
+    def start_background_flush(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"{self.what}-flush", daemon=True)
+        self._thread.start()
+
+    def stop_background_flush(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self._pending:
+                close_old_connections()
+                self.flush()
+
+
+class MetricBuffer(WriteBuffer):
+    what = "metric"
+
+    def store(self, batch: list[Metric]) -> None:
+        _insert(batch)
+
+    def store_failed(self, batch: list[Metric]) -> None:
+        from monitoring.prometheus import METRIC_STORE_FAILURES
+
+        METRIC_STORE_FAILURES.inc()
+        super().store_failed(batch)
+
+    def stored(self, batch: list[Metric]) -> None:
         from monitoring.services import metrics_trim
 
         retention = settings.HOTCRM["METRICS_RETENTION"]
@@ -108,26 +166,6 @@ class MetricBuffer:
                     metrics_trim(model_id, keep=retention)
                 except Exception:
                     logger.exception("Could not trim the metrics of %s", model_id)
-
-    # --- background flushing (gunicorn workers) -----------------------------------------
-    def start_background_flush(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="metric-flush", daemon=True)
-        self._thread.start()
-
-    def stop_background_flush(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            if self._pending:
-                close_old_connections()
-                self.flush()
 
 
 def _insert(batch: list[Metric]) -> None:
@@ -145,12 +183,16 @@ def _insert(batch: list[Metric]) -> None:
     placeholders = ", ".join(["%s"] * len(fields))
     # Table and column names come from the model; every value is a bound parameter.
     sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
-    adapt = connection.ops.adapt_datetimefield_value
-    dated = {f.attname for f in fields if f.get_internal_type() == "DateTimeField"}
-    rows = [
-        [adapt(getattr(m, f.attname)) if f.attname in dated else getattr(m, f.attname) for f in fields]
-        for m in batch
-    ]
+    get = operator.attrgetter(*(f.attname for f in fields))
+    dated = [i for i, f in enumerate(fields) if f.get_internal_type() == "DateTimeField"]
+    adapt, adapted = connection.ops.adapt_datetimefield_value, {}
+    rows = []
+    for m in batch:
+        row = list(get(m))
+        for i in dated:  # the records of one request share their timestamp: adapt it once
+            value = row[i]
+            row[i] = adapted[value] if value in adapted else adapted.setdefault(value, adapt(value))
+        rows.append(row)
     # Its own transaction even inside a request's atomic block: the metric of a request
     # that later fails must still be stored, and a failed INSERT must not poison the caller.
     with transaction.atomic(), connection.cursor() as cursor:
@@ -164,9 +206,28 @@ def metric_buffer() -> MetricBuffer:
     return _buffer
 
 
+def write_buffers() -> list[WriteBuffer]:
+    """Every write-behind buffer of this process (metrics, prediction log rows)."""
+    from predictions.recording import log_buffer
+
+    return [log_buffer(), _buffer]
+
+
+def start_background_flushes() -> None:
+    for buffer in write_buffers():
+        buffer.start_background_flush()
+
+
+def stop_and_flush_all() -> None:
+    for buffer in write_buffers():
+        buffer.stop_background_flush()
+        buffer.flush()
+
+
 @atexit.register
 def _flush_at_exit() -> None:
-    try:
-        _buffer.flush()
-    except Exception:  # the interpreter is going away: say so, do not raise
-        logger.exception("Could not flush metrics at exit")
+    for buffer in write_buffers():
+        try:
+            buffer.flush()
+        except Exception:  # the interpreter is going away: say so, do not raise
+            logger.exception("Could not flush %ss at exit", buffer.what)

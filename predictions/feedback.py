@@ -6,16 +6,22 @@ verdict. Sending the same outcome again changes nothing; a different one is refu
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from hotcrm_ai.errors import Conflict, InvalidInput, NotFound, NotSupported
+from predictions.ids import minted_at
 from predictions.models import PredictionLog
+from predictions.recording import log_buffer
 from predictions.shadow import shadow_id
 from registry.models import MLModel, ModelType
 
+# Beyond twice the flush interval, how long a flush itself may take under load.
+FLUSH_GRACE = 2.0
 LABEL_TYPES = {ModelType.CLASSIFICATION, ModelType.NLP}
 NUMBER_TYPES = {ModelType.REGRESSION, ModelType.FORECASTING}
 # The labels of the built-in output shapes, by the key that carries them.
@@ -37,9 +43,33 @@ def outcome_kind(model_type: str) -> str:
     )
 
 
-@transaction.atomic
 def prediction_feedback_record(*, prediction_id: str, actual: Any) -> tuple[PredictionLog, bool]:
     """Record the outcome; returns the log and whether it was new."""
+    await_stored(prediction_id)
+    return _feedback_record(prediction_id, actual)
+
+
+def await_stored(prediction_id: str) -> None:
+    """Log rows reach the database from each worker's background flush, so a prediction
+    answered moments ago by another process may not be there yet: wait for it, outside any
+    transaction (a SQLite write lock held here would stop that flush), but only for an id
+    minted in the last few seconds (ids carry their time, predictions.ids), so an unknown or
+    old id is answered at once and cannot hold a worker."""
+    if PredictionLog.objects.filter(pk=prediction_id).exists():
+        return
+    log_buffer().flush()  # this process's own rows
+    minted = minted_at(prediction_id)
+    if minted is None:
+        return
+    deadline = minted + 2 * settings.HOTCRM["METRICS_FLUSH_INTERVAL"] + FLUSH_GRACE
+    while time.time() < deadline:
+        if PredictionLog.objects.filter(pk=prediction_id).exists():
+            return
+        time.sleep(0.02)
+
+
+@transaction.atomic
+def _feedback_record(prediction_id: str, actual: Any) -> tuple[PredictionLog, bool]:
     log = PredictionLog.objects.select_for_update().filter(pk=prediction_id, shadow=False).first()
     if log is None:
         raise NotFound(f"No prediction '{prediction_id}'.", code="prediction_not_found")

@@ -8,7 +8,6 @@ import hashlib
 import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,9 +19,9 @@ from ml.base import Prediction
 from ml.schema import FeatureError, FeatureSpec, parse_schema, validate_features
 from monitoring.services import MetricRecord, metrics_record
 from predictions.cache import CachedAnswer, Entry, entry_key, shared_cache
-from predictions.models import PredictionLog
+from predictions.ids import new_prediction_id
 from predictions.providers import provider_for
-from predictions.recording import prediction_logs_insert
+from predictions.recording import LogRow, prediction_logs_record
 from predictions.routing import Route, choose_arm
 from predictions.shadow import shadow_schedule
 from registry.models import MLModel
@@ -41,7 +40,7 @@ class Answer:
     cache_key: str = ""
     prediction: Prediction | None = None
     cached: bool = False
-    prediction_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    prediction_id: str = field(default_factory=new_prediction_id)
     fallback_from: str = ""  # the failed model this answer stands in for
     fallback_reason: str = ""
 
@@ -210,27 +209,30 @@ def cache_store(answers: list[Answer], use_cache: bool) -> None:
 
 
 def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | None, elapsed: float) -> None:
+    """Queue a log row and a metric per answer (predictions.recording, monitoring.recorder):
+    the rows reach the database from the worker's background flush, not in this request."""
     now = timezone.now()
     context = context or {}
+    user_id = str(context.get("userId") or "")[:200]
+    object_type = str(context.get("objectType") or "")[:100]
+    object_id = str(context.get("objectId") or "")[:200]
     logs, metrics = [], []
     for a in answers:
-        model, value = a.route.model, a.prediction.value
-        logs.append(PredictionLog(
+        model, value, confidence = a.route.model, a.prediction.value, a.prediction.confidence
+        arm = a.route.arm or ""
+        logs.append(LogRow(
             id=a.prediction_id, model_id=model.pk, model_version=model.version,
-            requested_model_id=requested.pk, ab_arm=a.route.arm or "", provider=model.provider,
-            features=a.features, prediction=value, label=_label(value),
-            confidence=a.prediction.confidence, cached=a.cached, created_at=now,
-            user_id=str(context.get("userId") or "")[:200],
-            object_type=str(context.get("objectType") or "")[:100],
-            object_id=str(context.get("objectId") or "")[:200],
+            requested_model_id=requested.pk, ab_arm=arm, provider=model.provider,
+            features=a.features, prediction=value, label=_label(value), confidence=confidence,
+            cached=a.cached, shadow=False, user_id=user_id, object_type=object_type,
+            object_id=object_id, created_at=now, actual=None, feedback_at=None,
         ))
         metrics.append(MetricRecord(
             model_id=model.pk, model_version=model.version, timestamp=now, latency_ms=elapsed,
-            confidence=a.prediction.confidence, cached=a.cached, success=True,
-            provider=model.provider, ab_arm=a.route.arm or "",
+            confidence=confidence, cached=a.cached, success=True, provider=model.provider, ab_arm=arm,
         ))
     try:
-        prediction_logs_insert(logs)
+        prediction_logs_record(logs)
     except Exception:
         logger.exception("Could not log %d prediction(s)", len(logs))
     metrics_record(metrics)
