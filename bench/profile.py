@@ -50,6 +50,7 @@ def main() -> None:
         statuses = []
         chunks = app(environ, lambda status, headers, exc_info=None: statuses.append(status))
         b"".join(chunks)
+        chunks.close()  # as a WSGI server does: fires request_finished (after-response work)
         if not statuses[0].startswith("200"):
             raise RuntimeError(statuses[0])
 

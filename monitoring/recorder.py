@@ -2,12 +2,14 @@
 predictions.recording (the same class).
 
 A prediction only appends its rows to a list here (microseconds); the list reaches the
-shared database as ONE multi-row INSERT from a background thread in every gunicorn worker
-every `METRICS_FLUSH_INTERVAL` seconds, before this process reads them back (stats,
-reports, feedback), and at exit (atexit and gunicorn's `worker_exit` hook). Without a
-background thread (runserver, management commands, tests of the buffer) the request that
-finds the buffer full (`METRICS_BUFFER_SIZE`) or its oldest record older than the interval
-flushes it. With one, requests never wait for the database unless the buffer has grown to
+shared database as ONE multi-row INSERT once it holds `METRICS_BUFFER_SIZE` rows or its
+oldest row is older than `METRICS_FLUSH_INTERVAL` seconds: after the response of the
+request that finds it so (Django's `request_finished`, which gunicorn fires once the body
+is written), from a background thread in every gunicorn worker (an idle worker's rows),
+before this process reads them back (stats, reports, feedback), and at exit (atexit and
+gunicorn's `worker_exit` hook). Without a background thread (runserver, management
+commands, tests of the buffer) the request that finds the buffer due flushes it at once.
+With one, a request flushes before answering only when the buffer has grown to
 `BACKPRESSURE` times its size (the store is slower than the traffic). Nothing lives only in
 process memory for longer than the interval while the database answers.
 """
@@ -23,7 +25,9 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.signals import request_finished
 from django.db import close_old_connections, connection, transaction
+from django.dispatch import receiver
 
 if TYPE_CHECKING:
     from monitoring.models import Metric
@@ -68,13 +72,19 @@ class WriteBuffer:
             if not self._pending:
                 self._oldest = now
             self._pending.extend(rows)
-            size = len(self._pending)
             if self._thread is not None:
-                due = size >= BACKPRESSURE * self.max_size
+                due = len(self._pending) >= BACKPRESSURE * self.max_size
             else:
-                due = size >= self.max_size or now - self._oldest >= self.interval
+                due = self.due(now)
         if due:
             self.flush()
+
+    def due(self, now: float | None = None) -> bool:
+        """Full, or holding a record older than the interval."""
+        pending = self._pending
+        if not pending:
+            return False
+        return len(pending) >= self.max_size or (now or time.monotonic()) - self._oldest >= self.interval
 
     def flush(self) -> int:
         """Store every pending record in one INSERT; returns how many were stored."""
@@ -204,6 +214,17 @@ _buffer = MetricBuffer()
 
 def metric_buffer() -> MetricBuffer:
     return _buffer
+
+
+@receiver(request_finished, dispatch_uid="write_buffers_after_response")
+def _flush_after_response(**kwargs: object) -> None:
+    """A busy worker stores its due rows here, after gunicorn has written the response:
+    under load its background thread can go without the GIL for seconds (the request
+    thread releases and retakes it around every database and socket call), so it only
+    covers idle workers."""
+    for buffer in write_buffers():
+        if buffer.due():
+            buffer.flush()
 
 
 def write_buffers() -> list[WriteBuffer]:

@@ -16,6 +16,7 @@ from predictions.serializers import (
     FeedbackResponseSerializer,
     PredictionRequestSerializer,
     PredictionResponseSerializer,
+    plain_batch_request,
     plain_prediction_request,
 )
 from registry.selectors import model_get_fresh
@@ -43,9 +44,11 @@ class BatchPredictionApi(APIView):
 
     @extend_schema(request=BatchRequestSerializer, responses=BatchResponseSerializer)
     def post(self, request: Request) -> Response:
-        body = BatchRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
+        data = plain_batch_request(request.data)
+        if data is None:
+            body = BatchRequestSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            data = body.validated_data
         results = services.predict_batch(
             model_id=data["modelId"], rows=data["features"], use_cache=data["useCache"]
         )
