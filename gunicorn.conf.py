@@ -36,8 +36,13 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
+    from hotcrm_ai.warmup import warm_up
     from monitoring.recorder import start_background_flushes
 
+    try:
+        warm_up()
+    except Exception:  # a worker that could not warm up still serves (and loads lazily)
+        worker.log.exception("Warm-up failed")
     start_background_flushes()
 
 

@@ -567,6 +567,14 @@ def main() -> int:
         results.add("5. stats", "no /api/v1/models/{id}/stats/ endpoint in this build", "", "", "not measured")
     else:
         results.add(f"5. stats over {stats_over:,} metrics", f"median {stats_ms:.2f} ms (over HTTP)", "", "", "")
+    # Little's law: with `connections` requests always in flight, the mean time a request
+    # spends in the system is connections / throughput, whatever the server does.
+    results.notes.append(
+        f"Latency at {connections} connections is bounded below by Little's law: mean = connections / throughput, "
+        f"so cached predictions at {cached.rps:,.0f} req/s spend {1000 * connections / cached.rps:.1f} ms on average "
+        f"in the system, and a p99 <= 10 ms needs >= {connections / 0.010:,.0f} req/s with almost no spread; the floor "
+        f"itself ({floor_rps:,.0f} req/s) had p99 {floor_load.p99_ms:.2f} ms in this run."
+    )
     if equal_answers is not None:
         results.notes.append(f"Equal answers: {equal_answers} of {len(batch)} batch rows score exactly as "
                              "MLflow's predict_proba x 100 rounded to 2 places.")

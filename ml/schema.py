@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 SCALAR_TYPES = {"integer", "number", "boolean", "category"}
@@ -70,13 +71,30 @@ class FeatureSpec:
             max_items=int(raw.get("maxItems", MAX_LIST_ITEMS)),
         )
 
+    @cached_property
+    def category_lookup(self) -> dict[str, str]:
+        """Each category by its case-folded form (the first category wins a tie)."""
+        lookup: dict[str, str] = {}
+        for category in self.categories:
+            lookup.setdefault(category.lower(), category)
+        return lookup
+
     @property
     def is_scalar(self) -> bool:
         return self.type in SCALAR_TYPES
 
 
-def parse_schema(schema: dict[str, Any] | None) -> list[FeatureSpec]:
-    return [FeatureSpec.from_json(f) for f in (schema or {}).get("features", [])]
+class Schema(list):
+    """The parsed features of a schema, with their names as a set (validation checks every
+    request's keys against it)."""
+
+    def __init__(self, specs: list[FeatureSpec]) -> None:
+        super().__init__(specs)
+        self.names = frozenset(spec.name for spec in specs)
+
+
+def parse_schema(schema: dict[str, Any] | None) -> Schema:
+    return Schema([FeatureSpec.from_json(f) for f in (schema or {}).get("features", [])])
 
 
 def check_schema(schema: Any) -> None:
@@ -167,9 +185,9 @@ def clean_value(spec: FeatureSpec, value: Any) -> Any:
             raise _type_error(spec, "a string", value)
         if len(value) > spec.max_length:
             raise FeatureError("too_long", spec.name, f"Feature '{spec.name}' is longer than {spec.max_length} characters.")
-        for category in spec.categories:
-            if category.lower() == value.strip().lower():
-                return category
+        category = spec.category_lookup.get(value.strip().lower())
+        if category is not None:
+            return category
         if spec.other_category is not None:
             return spec.other_category
         raise FeatureError(
@@ -222,9 +240,9 @@ def validate_features(specs: list[FeatureSpec], features: Any) -> dict[str, Any]
         raise FeatureError(
             "too_many_features", None, f"'features' has {len(features)} keys; at most {MAX_FEATURES} are accepted."
         )
-    known = {spec.name for spec in specs}
-    unknown = sorted(set(features) - known)
-    if unknown:
+    known = specs.names if isinstance(specs, Schema) else {spec.name for spec in specs}
+    if not features.keys() <= known:
+        unknown = sorted(features.keys() - known)
         name = unknown[0][:100]  # echo a bounded part of whatever the caller sent
         raise FeatureError(
             "unknown_feature", name, f"Unknown feature '{name}'; this model accepts: {', '.join(sorted(known))}.",

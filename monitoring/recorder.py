@@ -48,6 +48,7 @@ class WriteBuffer:
     def __init__(self) -> None:
         self._pending: list = []
         self._oldest = 0.0  # monotonic time the oldest pending record arrived
+        self._retry_at = 0.0  # monotonic time before which a refused store is not retried
         self._lock = threading.Lock()
         # Serialises flushes so two threads never insert the same records.
         self._flush_lock = threading.Lock()
@@ -75,16 +76,19 @@ class WriteBuffer:
             if self._thread is not None:
                 due = len(self._pending) >= BACKPRESSURE * self.max_size
             else:
-                due = self.due(now)
+                due = len(self._pending) >= self.max_size or now - self._oldest >= self.interval
         if due:
             self.flush()
 
     def due(self, now: float | None = None) -> bool:
-        """Full, or holding a record older than the interval."""
+        """Full, or holding a record older than the interval (and not just refused)."""
         pending = self._pending
         if not pending:
             return False
-        return len(pending) >= self.max_size or (now or time.monotonic()) - self._oldest >= self.interval
+        now = now or time.monotonic()
+        if now < self._retry_at:
+            return False
+        return len(pending) >= self.max_size or now - self._oldest >= self.interval
 
     def flush(self) -> int:
         """Store every pending record in one INSERT; returns how many were stored."""
@@ -127,6 +131,8 @@ class WriteBuffer:
                              len(pending) - MAX_PENDING, self.what, MAX_PENDING)
             self._pending = pending[-MAX_PENDING:]
             self._oldest = time.monotonic()
+            # After-response flushes wait an interval before trying a failing store again.
+            self._retry_at = self._oldest + self.interval
 
     # --- background flushing (gunicorn workers) -----------------------------------------
     def start_background_flush(self) -> None:
@@ -223,7 +229,7 @@ def _flush_after_response(**kwargs: object) -> None:
     thread releases and retakes it around every database and socket call), so it only
     covers idle workers."""
     for buffer in write_buffers():
-        if buffer.due():
+        if buffer._thread is not None and buffer.due():  # without a thread `add` flushes
             buffer.flush()
 
 

@@ -78,7 +78,7 @@ def _insert(batch: list[LogRow]) -> None:
     for i, f in enumerate(_FIELDS):
         kind = f.get_internal_type()
         if f is pk:
-            convert.append((i, lambda v: pk.get_db_prep_value(v, connection)))
+            convert.append((i, _uuid_preparer(connection)))
         elif kind == "JSONField":
             convert.append((i, as_json))
         elif kind == "DateTimeField":
@@ -98,6 +98,21 @@ def _insert(batch: list[LogRow]) -> None:
             # full durability.
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
         cursor.executemany(_insert_sql(connection), rows)
+
+
+def _uuid_preparer(connection):
+    """What UUIDField stores for an id: the UUID itself where the database has a uuid type,
+    else its 32 hex digits. Our ids are canonical strings already (predictions.ids), so
+    they skip the UUID round trip; anything else goes through the field."""
+    pk = PredictionLog._meta.pk
+    native = connection.features.has_native_uuid_field
+
+    def prepare(value: Any) -> Any:
+        if isinstance(value, str) and len(value) == 36 and value.islower():
+            return value if native else value.replace("-", "")
+        return pk.get_db_prep_value(value, connection)
+
+    return prepare
 
 
 def _insert_sql(connection) -> str:
