@@ -11,6 +11,8 @@ import shutil
 import tempfile
 
 wsgi_app = "hotcrm_ai.wsgi"
+# Load Django once in the master and fork the workers from it (see when_ready).
+preload_app = True
 worker_class = "sync"
 timeout = 60
 graceful_timeout = 20
@@ -35,18 +37,42 @@ def on_starting(server):
         os.remove(os.path.join(directory, name))
 
 
-def post_worker_init(worker):
+def when_ready(server):
+    # The master, before it forks any worker (the app is preloaded): import every view and
+    # load every active model once, so each worker starts with them (shared copy-on-write)
+    # and a replacement worker serves at once. No connection may cross the fork.
+    if not _serves_django():
+        return
+    from django.db import connections
+
     from hotcrm_ai.warmup import warm_up
-    from monitoring.recorder import start_background_flushes
 
     try:
-        warm_up()
-    except Exception:  # a worker that could not warm up still serves (and loads lazily)
-        worker.log.exception("Warm-up failed")
+        server.log.info("Warm-up loaded %d model(s)", warm_up())
+    except Exception:  # workers still serve, loading lazily
+        server.log.exception("Warm-up failed")
+    finally:
+        connections.close_all()
+
+
+def _serves_django():
+    """False for another WSGI app served under these settings (bench/bare_wsgi.py)."""
+    from django.apps import apps
+
+    return apps.ready
+
+
+def post_worker_init(worker):
+    if not _serves_django():
+        return
+    from monitoring.recorder import start_background_flushes
+
     start_background_flushes()
 
 
 def worker_exit(server, worker):
+    if not _serves_django():
+        return
     from monitoring.recorder import stop_and_flush_all
 
     stop_and_flush_all()
