@@ -185,6 +185,11 @@ class Load:
         return sum(self.errors.values())
 
 
+def median_run(runs: list[Load]) -> Load:
+    """The run with the median requests/s (its own p50 and p99 with it)."""
+    return sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+
+
 def wrk(url: str, body: Any, *, connections: int, seconds: float, token: str = "",
         distinct: bool = False, offset: int = 0) -> Load:
     body_file = WORK / "body.json"
@@ -420,9 +425,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for every server")
     parser.add_argument("--seconds", type=float, default=None, help="length of each load run")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="alternating floor / cached / uncached rounds (default 3; 1 with --quick)")
     parser.add_argument("--output", type=Path, default=None, help="where to write the results (markdown)")
     args = parser.parse_args()
-    seconds = args.seconds or (2 if args.quick else 10)
+    seconds = args.seconds or (2 if args.quick else 6)
+    rounds = args.rounds or (1 if args.quick else 3)
     connections = 4 if args.quick else args.connections
     output = args.output or (WORK / "RESULTS-quick.md" if args.quick else BENCH / "RESULTS.md")
     if shutil.which("wrk") is None:
@@ -444,31 +452,48 @@ def main() -> int:
     batch = batch_rows(1000)
     print(f"Benchmark on {platform.node()}, {os.cpu_count()} cores, load average {load_average()}", flush=True)
 
-    # 1 + 2 baseline: the floor
+    # 1 + 2: the floor and the service are up together and measured in alternation, round
+    # after round, so a machine whose speed drifts (other tenants, thermal) moves both; each
+    # figure is the round with the median requests/s.
     floor = gunicorn("floor", "bench.floor_settings", env, args.workers)
+    app = None
     try:
-        wrk(f"{floor.url}/api/v1/predictions/", single, connections=connections, seconds=1)
-        floor_load = wrk(f"{floor.url}/api/v1/predictions/", single, connections=connections, seconds=seconds)
-        check(floor_load, "floor", results)
-    finally:
-        floor.stop()
-
-    # 1, 2, 3, 4, 5: the service
-    app = gunicorn("service", "hotcrm_ai.settings", env, args.workers)
-    try:
+        app = gunicorn("service", "hotcrm_ai.settings", env, args.workers)
         url = f"{app.url}/api/v1/predictions/"
         status, answer, _ = post(url, single, key)
         if status != 200:
             raise RuntimeError(f"the service answered {status}: {answer}")
+        wrk(f"{floor.url}/api/v1/predictions/", single, connections=connections, seconds=1)
         wrk(url, single, connections=connections, seconds=1, token=key)  # warm every worker's cache
-        cached = wrk(url, single, connections=connections, seconds=seconds, token=key)
-        check(cached, "cached predictions", results)
+        floor_runs, cached_runs, uncached_runs = [], [], []
+        for _ in range(rounds):
+            floor_runs.append(wrk(f"{floor.url}/api/v1/predictions/", single, connections=connections,
+                                  seconds=seconds))
+            cached_runs.append(wrk(url, single, connections=connections, seconds=seconds, token=key))
+            uncached_runs.append(wrk(url, distinct, connections=connections, seconds=seconds, token=key,
+                                     distinct=True, offset=time.time_ns() // 1000 % 10**9))
+        floor_load, cached, uncached = (median_run(r) for r in (floor_runs, cached_runs, uncached_runs))
+        for name, runs in (("floor", floor_runs), ("cached predictions", cached_runs),
+                           ("uncached predictions", uncached_runs)):
+            for run in runs:
+                check(run, name, results)
+        results.notes.append(
+            f"Rounds ({rounds}, alternating floor / cached / uncached, {seconds:g} s each), req/s: floor "
+            + ", ".join(f"{r.rps:,.0f}" for r in floor_runs) + "; cached "
+            + ", ".join(f"{r.rps:,.0f}" for r in cached_runs) + "; uncached "
+            + ", ".join(f"{r.rps:,.0f}" for r in uncached_runs) + ".")
+    except BaseException:
+        if app is not None:
+            app.stop()
+        raise
+    finally:
+        floor.stop()
+
+    # 2 (check), 3, 4, 5: the service alone
+    try:
         status, again, _ = post(url, single, key)
         if not again.get("cached"):
             results.failures.append("the repeated prediction was not answered from the cache")
-        uncached = wrk(url, distinct, connections=connections, seconds=seconds, token=key, distinct=True,
-                       offset=time.time_ns() // 1000 % 10**9)
-        check(uncached, "uncached predictions", results)
 
         before = recorded_rows(MODEL_ID)
         batch_body = {"modelId": MODEL_ID, "features": batch, "useCache": False}
