@@ -115,11 +115,16 @@ def feature_specs(model: MLModel) -> list[FeatureSpec]:
 def cache_key(model: MLModel, features: dict[str, Any]) -> str:
     """The answering model, its version and revision (bumped by retraining and by registry
     edits that change answers) and the canonical features, hashed to a bounded length.
-    `created_at` tells apart a model deleted and registered again under the same id."""
-    canonical = json.dumps(
-        [model.version, model.revision, str(model.created_at), canonical_features(features)],
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    )
+    `created_at` tells apart a model deleted and registered again under the same id. The
+    model's part is encoded once per loaded model row (as its schema is)."""
+    identity = (model.version, model.revision, str(model.created_at))
+    prefix = getattr(model, "_cache_key_prefix", None)
+    if prefix is None or prefix[0] != identity:
+        prefix = (identity, json.dumps(list(identity), separators=(",", ":"), ensure_ascii=False)[:-1])
+        model._cache_key_prefix = prefix
+    canonical = prefix[1] + "," + json.dumps(
+        canonical_features(features), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    ) + "]"
     return entry_key(model.pk, hashlib.sha256(canonical.encode()).hexdigest())
 
 
