@@ -123,7 +123,7 @@ def plain_prediction_request(data: Any) -> dict[str, Any] | None:
     if not isinstance(data, dict) or not data.keys() <= REQUEST_KEYS:
         return None
     model_id, features = data.get("modelId"), data.get("features")
-    if not isinstance(model_id, str) or not 0 < len(model_id) <= 100 or model_id.strip() != model_id:
+    if not _plain_text(model_id, 100) or not model_id:
         return None
     if features is None:
         return None
@@ -139,7 +139,7 @@ def plain_prediction_request(data: Any) -> dict[str, Any] | None:
         if not isinstance(context, dict) or not context.keys() <= CONTEXT_LIMITS.keys():
             return None
         for key, value in context.items():
-            if not isinstance(value, str) or len(value) > CONTEXT_LIMITS[key] or value.strip() != value:
+            if not _plain_text(value, CONTEXT_LIMITS[key]):
                 return None
         out["context"] = dict(context)
     return out
@@ -155,10 +155,16 @@ def plain_batch_request(data: Any) -> dict[str, Any] | None:
     if not isinstance(data, dict) or not data.keys() <= BATCH_KEYS:
         return None
     model_id, rows, use_cache = data.get("modelId"), data.get("features"), data.get("useCache", True)
-    if not isinstance(model_id, str) or not 0 < len(model_id) <= 100 or model_id.strip() != model_id:
+    if not _plain_text(model_id, 100) or not model_id:
         return None
     if not isinstance(rows, list) or not rows or not isinstance(use_cache, bool):
         return None
     if any(row is None for row in rows):  # the serializer refuses null rows
         return None
     return {"modelId": model_id, "features": rows, "useCache": use_cache}
+
+
+def _plain_text(value: Any, limit: int) -> bool:
+    """A string DRF's CharField keeps unchanged: within its length, not padded (it trims),
+    and without NUL characters (it refuses them)."""
+    return isinstance(value, str) and len(value) <= limit and value.strip() == value and "\x00" not in value
