@@ -216,7 +216,7 @@ def cache_store(answers: list[Answer], use_cache: bool) -> None:
 
 def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | None, elapsed: float) -> None:
     """Queue a log row and a metric per answer (predictions.recording, monitoring.recorder):
-    the rows reach the database from the worker's background flush, not in this request."""
+    they reach the database after the response, not within this request."""
     now = timezone.now()
     context = context or {}
     user_id = str(context.get("userId") or "")[:200]
@@ -245,34 +245,16 @@ def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | 
 
 
 def response(requested: MLModel, a: Answer, elapsed: float) -> dict[str, Any]:
-    model = a.route.model
-    return {
-        "prediction": a.prediction.value,
-        "confidence": a.prediction.confidence,
-        "modelId": model.pk,
-        "modelVersion": model.version,
-        "processingTime": round(elapsed, 3),
-        "cached": a.cached,
-        "metadata": {
-            "predictionId": a.prediction_id,
-            "requestedModelId": requested.pk,
-            "abTestArm": a.route.arm,
-            "provider": model.provider,
-            **({"fallbackFrom": a.fallback_from, "fallbackReason": a.fallback_reason} if a.fallback_from else {}),
-        },
-    }
+    return responses(requested, [a], elapsed)[0]
 
 
 def responses(requested: MLModel, answers: list[Answer], elapsed: float) -> list[dict[str, Any]]:
-    """`response` for many rows: the parts shared by the rows of one answering model are
-    built once (a 1,000-row batch: 3.5 -> 1 ms)."""
+    """The response body of each answer. The parts shared by the rows one model answered
+    on one arm are built once (a 1,000-row batch: 3.5 -> 1 ms)."""
     shared: dict[tuple[str, str | None], tuple[dict[str, Any], dict[str, Any]]] = {}
-    out = []
     processing = round(elapsed, 3)
+    out = []
     for a in answers:
-        if a.fallback_from:
-            out.append(response(requested, a, elapsed))
-            continue
         model = a.route.model
         key = (model.pk, a.route.arm)
         if key not in shared:
@@ -281,9 +263,12 @@ def responses(requested: MLModel, answers: list[Answer], elapsed: float) -> list
                 {"requestedModelId": requested.pk, "abTestArm": a.route.arm, "provider": model.provider},
             )
         top, meta = shared[key]
+        metadata = {"predictionId": a.prediction_id, **meta}
+        if a.fallback_from:
+            metadata |= {"fallbackFrom": a.fallback_from, "fallbackReason": a.fallback_reason}
         out.append({
             "prediction": a.prediction.value, "confidence": a.prediction.confidence, **top, "cached": a.cached,
-            "metadata": {"predictionId": a.prediction_id, **meta},
+            "metadata": metadata,
         })
     return out
 
