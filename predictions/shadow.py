@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from monitoring.services import MetricRecord, metrics_record
 from predictions.models import PredictionLog
+from predictions.recording import prediction_logs_insert
 
 if TYPE_CHECKING:
     from registry.models import MLModel
@@ -105,7 +106,8 @@ def shadow_run(requested: MLModel, work: list[tuple[Any, Any]], context: dict[st
             latency_ms=elapsed, confidence=result.confidence, cached=False, success=True,
             provider=challenger.provider, ab_arm=SHADOW,
         ))
-    PredictionLog.objects.bulk_create(logs)
+    # Stored now, not queued: an outcome for the answered prediction must find its twin.
+    prediction_logs_insert(logs)
     metrics_record(metrics)
 
 
