@@ -3,7 +3,8 @@
 Prometheus: every worker writes its counters to files in PROMETHEUS_MULTIPROC_DIR and
 /metrics sums them (prometheus-client multiprocess mode). The directory must be set
 before any worker imports prometheus_client and be empty when the server starts.
-Metrics and prediction log rows: each worker flushes its buffers from background threads\nand on exit.
+Metrics and prediction log rows: each worker stores its buffers after responses, from
+background threads when idle, and on exit.
 """
 
 import os

@@ -3,12 +3,11 @@ the master before it forks the workers (gunicorn.conf.py: `preload_app`, `when_r
 
 Without it the first request to each worker imported every view and the explainers and
 loaded (decrypted, unpickled) each model it touched; now every worker, and every worker
-that replaces one, starts with them (shared copy-on-write). Nothing
-is predicted or recorded here. Afterwards everything loaded so far is moved out of the
-garbage collector's reach (`gc.freeze`, which also keeps the collector from writing to the
-shared pages): the long-lived Django, numpy and scikit-learn
-objects are then never scanned again by the full collections that otherwise land on
-random requests as latency spikes.
+that replaces one, starts with them (shared copy-on-write). Nothing is predicted or
+recorded here. Afterwards everything loaded so far is moved out of the garbage
+collector's reach (`gc.freeze`, which also keeps the collector from writing to the shared
+pages): the long-lived Django, numpy and scikit-learn objects are then never scanned again
+by the full collections that otherwise land on random requests as latency spikes.
 """
 
 from __future__ import annotations
