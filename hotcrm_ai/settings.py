@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "monitoring",
     "explanations",
     "reporting",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -275,6 +276,41 @@ HOTCRM = {
     "EXPLANATION_MAX_WORDS": env_int("EXPLANATION_MAX_WORDS", 200),
     "EXPLANATION_TEXT_EVALUATIONS": env_int("EXPLANATION_TEXT_EVALUATIONS", 4_096),
 }
+
+# --- Alerts ---------------------------------------------------------------------------
+# One evaluator across all machines runs every ALERT_INTERVAL seconds (alerts/services.py).
+ALERTS = {
+    "INTERVAL": env_int("ALERT_INTERVAL", 30),
+    # Out of the box: every model gets an `unhealthy` rule notifying these.
+    "WEBHOOK_URL": env_str("ALERT_WEBHOOK_URL"),
+    "WEBHOOK_SECRET": env_str("ALERT_WEBHOOK_SECRET"),
+    "EMAILS": env_list("ALERT_EMAILS", []),
+    # Each attempt's timeout; attempts per delivery; first retry delay (doubling, jittered).
+    "DELIVERY_TIMEOUT": env_float("ALERT_DELIVERY_TIMEOUT", 5.0),
+    "DELIVERY_ATTEMPTS": env_int("ALERT_DELIVERY_ATTEMPTS", 6),
+    "RETRY_BACKOFF": env_float("ALERT_RETRY_BACKOFF", 10.0),
+    "RETRY_BACKOFF_MAX": env_float("ALERT_RETRY_BACKOFF_MAX", 600.0),
+    # Links in notifications point here.
+    "PUBLIC_URL": (env_str("PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
+}
+if ALERTS["INTERVAL"] < 1:
+    raise ImproperlyConfigured("ALERT_INTERVAL must be at least 1 second.")
+if ALERTS["WEBHOOK_URL"] and not ALERTS["WEBHOOK_SECRET"]:
+    raise ImproperlyConfigured(
+        "ALERT_WEBHOOK_URL needs ALERT_WEBHOOK_SECRET (whsec_ followed by base64 of 24-64 random bytes) "
+        "so the receiver can verify the Standard Webhooks signature."
+    )
+
+# Email for alert channels: https://docs.djangoproject.com/en/5.2/topics/email/
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "HotCRM AI <alerts@localhost>")
 
 LOGGING = {
     "version": 1,
