@@ -25,7 +25,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], bytes]] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append((list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
 
@@ -88,7 +88,7 @@ def test_it_records_a_refused_email_and_tries_again(settings, evaluate):
 
 def test_it_sends_a_test_notification_and_says_how_it_went(receiver):
     channel = webhook_channel(receiver.url)
-    delivery, result = services.channel_send_test(channel=channel)
+    _delivery, result = services.channel_send_test(channel=channel)
     assert result.ok and result.status_code == 204
     [(kind, body)] = receiver.events()
     assert kind == "alert.test" and body["incident"] is None
