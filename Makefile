@@ -36,7 +36,7 @@ run: setup
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py train_builtin_models --if-missing
 	$(PY) manage.py create_api_token default --staff --if-first
-	$(VENV)/bin/gunicorn hotcrm_ai.wsgi --config gunicorn.conf.py --bind 127.0.0.1:$(PORT) --workers $(WORKERS)
+	VENV=$(VENV) PORT=$(PORT) WORKERS=$(WORKERS) bash scripts/run-service
 
 test: setup
 	bash scripts/setup-browser
