@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from celery import shared_task
 from django.conf import settings
 
 from alerts import services
+from hotcrm_ai.celery import app
 
 
-@shared_task(name="alerts.evaluate", ignore_result=True)
+@app.task(name="alerts.evaluate", ignore_result=True)
 def evaluate() -> dict | None:
     """Scheduled by beat every ALERT_INTERVAL s; the lease lets only one cycle run at a time."""
     return services.alerts_run_cycle()
 
 
-@shared_task(name="alerts.deliver", bind=True, acks_late=True, ignore_result=True, max_retries=None)
+@app.task(name="alerts.deliver", bind=True, acks_late=True, ignore_result=True, max_retries=None)
 def deliver(self, delivery_id: int) -> None:
     """One attempt; a failure is retried later (the worker is free meanwhile) with backoff."""
     attempts = settings.ALERTS["DELIVERY_ATTEMPTS"]

@@ -339,6 +339,10 @@ ALERTS = {
 }
 if ALERTS["INTERVAL"] < 1:
     raise ImproperlyConfigured("ALERT_INTERVAL must be at least 1 second.")
+# A cycle not started within one interval is dropped: the next one judges the same data.
+CELERY_BEAT_SCHEDULE["alerts-evaluate"] = {
+    "task": "alerts.evaluate", "schedule": ALERTS["INTERVAL"], "options": {"expires": ALERTS["INTERVAL"]},
+}
 if ALERTS["WEBHOOK_URL"] and not ALERTS["WEBHOOK_SECRET"]:
     raise ImproperlyConfigured(
         "ALERT_WEBHOOK_URL needs ALERT_WEBHOOK_SECRET (whsec_ followed by base64 of 24-64 random bytes) "

@@ -16,7 +16,7 @@ def receiver():
 def eager_tasks(settings):
     """In-process tests run deliveries as they are queued (the worker tests run a real one);
     retries come at once."""
-    from celery import current_app
+    from hotcrm_ai.celery import app as current_app
 
     settings.ALERTS = settings.ALERTS | {"RETRY_BACKOFF": 0.0, "DELIVERY_TIMEOUT": 2.0, "DELIVERY_ATTEMPTS": 3}
     current_app.conf.task_always_eager = True
@@ -33,3 +33,6 @@ def evaluate(django_capture_on_commit_callbacks):
         with django_capture_on_commit_callbacks(execute=True):
             return alerts_evaluate(**kwargs)
     return run
+
+
+from tests.faults.conftest import builtin_fixture, secret_key  # noqa: E402, F401  (for test_worker)
