@@ -8,6 +8,7 @@ itself a secret, and a webhook URL may carry a token.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from standardwebhooks.webhooks import Webhook
 from alerts.models import Channel, Delivery
 from hotcrm_ai.errors import ApplicationError
 from registry.crypto import decrypt_credentials, encrypt_credentials
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,10 @@ def send(channel: Channel, delivery: Delivery) -> SendResult:
         result = SendResult(False, error=f"connection failed ({type(exc).__name__})")
     except OSError as exc:  # smtplib's errors and socket timeouts are OSErrors
         result = SendResult(False, error=f"email not accepted ({type(exc).__name__}: {_smtp_detail(exc)})")
+    except Exception as exc:
+        # Whatever else goes wrong is recorded as a failed attempt, never a delivery left hanging.
+        logger.exception("Sending over channel %s failed unexpectedly", channel.pk)
+        result = SendResult(False, error=f"unexpected {type(exc).__name__}", retryable=False)
     return SendResult(result.ok, result.status_code, result.error[:500],
                       round((time.perf_counter() - started) * 1000, 2), result.retryable)
 
@@ -129,7 +136,8 @@ def email_text(payload: dict[str, Any]) -> tuple[str, str]:
     if not incident:
         return "[HotCRM AI] Test notification", "This channel works.\n\n" + payload.get("dashboardUrl", "")
     state = "FIRING" if payload["type"] == Delivery.Event.FIRING else "RESOLVED"
-    subject = f"[HotCRM AI] {state}: {incident['modelId']} · {incident['rule']}"
+    # One line: a rule's name may hold a line break, which no email header may.
+    subject = " ".join(f"[HotCRM AI] {state}: {incident['modelId']} · {incident['rule']}".split())
     lines = [
         f"{state}: {incident['reason']}", "",
         f"Model:     {incident['modelId']}", f"Rule:      {incident['rule']}",

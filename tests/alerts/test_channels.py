@@ -96,3 +96,15 @@ def test_it_sends_a_test_notification_and_says_how_it_went(receiver):
     _, failed = services.channel_send_test(channel=channel)
     assert not failed.ok and failed.error == "HTTP 500"
     assert Delivery.objects.filter(event="alert.test").count() == 2
+
+
+def test_it_keeps_a_rules_line_break_out_of_the_email_subject(smtp, evaluate):
+    email = services.channel_create(data={"name": "ops-mail", "kind": "email", "emails": ["ops@example.com"]})
+    rule("churn\nBcc: victim@example.com", channels=[email], model_id="churn-prediction-v1")
+    add_metrics("churn-prediction-v1", [10] * 5, success=False)
+    evaluate()
+    [(to, content)] = smtp.messages
+    assert to == ["ops@example.com"]
+    message = message_from_bytes(content, policy=policy.default)
+    assert message["Bcc"] is None and "victim" not in (message["To"] or "")
+    assert "churn Bcc: victim@example.com" in message["Subject"]
