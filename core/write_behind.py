@@ -257,3 +257,9 @@ def _flush_at_exit() -> None:
             buffer.flush()
         except Exception:  # the interpreter is going away: say so, do not raise
             logger.exception("Could not flush %ss at exit", buffer.what)
+
+
+def flush_all() -> None:
+    """Store this process's buffered rows now: before reading them back (stats, reports)."""
+    for buffer in write_buffers():
+        buffer.flush()

@@ -1,17 +1,16 @@
-"""Recording metrics: each one goes to the Prometheus counters and to this process's metric
-buffer (core.write_behind), which stores many in one INSERT and trims each model's metrics
-to their retention as it goes."""
+"""Storing metrics: every record (core.metrics) goes to the Prometheus counters and to this
+process's metric buffer (core.write_behind), which stores many in one INSERT and trims each
+model's metrics to their retention as it goes."""
 
 from __future__ import annotations
 
 import logging
 import operator
 from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
 
 from django.conf import settings
 
+from core.metrics import MetricRecord, recorder_register
 from core.write_behind import WriteBuffer, insert_rows, register
 from monitoring import prometheus
 from monitoring.models import Metric
@@ -19,40 +18,13 @@ from monitoring.models import Metric
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class MetricRecord:
-    model_id: str
-    model_version: str
-    timestamp: datetime
-    latency_ms: float
-    confidence: float | None
-    cached: bool
-    success: bool
-    provider: str
-    ab_arm: str = ""
-    error: str = ""
-    error_code: str = ""
-    kind: str = "prediction"
-
-
-def metrics_record(records: list[MetricRecord]) -> None:
-    """Record metrics; a failing metric store never fails the request that produced them."""
-    try:
-        prometheus.observe(records)
-        # The buffer stores each record's attributes by the Metric field names: no model
-        # instances (their __init__ was a third of recording a 1,000-row batch).
-        metric_buffer().add(records)
-    except Exception:
-        logger.exception("Could not record %d metric(s)", len(records))
-
-
-def metrics_flush() -> int:
-    """Store this process's buffered metrics and prediction log rows now (before reading
-    them back); returns how many metrics were stored."""
-    from predictions.recording import log_buffer
-
-    log_buffer().flush()
-    return metric_buffer().flush()
+@recorder_register
+def metrics_store(records: list[MetricRecord]) -> None:
+    """Count the records in Prometheus and queue them for the database. The buffer stores
+    each record's attributes by the Metric field names: no model instances (their __init__
+    was a third of recording a 1,000-row batch)."""
+    prometheus.observe(records)
+    metric_buffer().add(records)
 
 
 def metrics_trim(model_id: str, *, keep: int) -> int:

@@ -15,9 +15,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.cache import CachedAnswer, Entry, entry_key, shared_cache
+from core.metrics import MetricRecord, metrics_record
 from hotcrm_ai.errors import ApplicationError, Conflict, InvalidInput, ProviderFailed
 from ml.base import Prediction
-from monitoring.services import MetricRecord, metrics_record
 from predictions.features import validate
 from predictions.ids import new_prediction_id, new_prediction_ids
 from predictions.providers import provider_for

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils import timezone
 
 from core.after_response import after_response
-from monitoring.services import MetricRecord, metrics_record
+from core.metrics import MetricRecord, metrics_record
 from predictions.features import validate
 from predictions.models import PredictionLog
 from predictions.providers import provider_for

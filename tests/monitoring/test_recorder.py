@@ -59,8 +59,8 @@ def test_it_flushes_from_a_background_thread(api, buffered, settings, transactio
 
 
 def test_it_keeps_records_when_the_database_refuses_them(buffered, monkeypatch):
+    from core.metrics import MetricRecord, metrics_record
     from monitoring import services as recorder
-    from monitoring.services import MetricRecord, metrics_record
 
     def refuse(batch):
         raise RuntimeError("database down")
