@@ -167,9 +167,9 @@ def _no_traffic(rule: Rule, model: MLModel, facts: Facts) -> Finding:
 
 
 def _ab_verdict(rule: Rule, model: MLModel, facts: Facts) -> Finding:
-    from predictions.selectors import ab_test_report
+    from predictions.ab.report import ab_test_report
 
-    if not (model.ab_enabled and model.ab_champion_id):
+    if not model.ab_test_is_running():
         return CLEAR
     report = ab_test_report(model)
     if not report["significance"]["winner"]:

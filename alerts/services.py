@@ -41,8 +41,9 @@ from alerts.models import (
     Level,
     Rule,
 )
+from core.write_behind import flush_all
+from hotcrm_ai.celery import app as celery_app
 from hotcrm_ai.errors import InvalidInput
-from monitoring.services import metrics_flush
 from registry.models import MLModel, ModelStatus
 
 logger = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ def _environment_channel(name: str, kind: str, *, url: str = "", emails: list[st
 def alerts_evaluate(*, now: datetime | None = None) -> dict[str, int]:
     """Judge every enabled rule over the models in its scope; returns counts of what changed."""
     now = now or timezone.now()
-    metrics_flush()  # this process's buffered metrics count too
+    flush_all()  # this process's buffered metrics count too
     alerts_apply_environment()
     rules = list(Rule.objects.filter(enabled=True).prefetch_related("channels"))
     models = {m.pk: m for m in MLModel.objects.filter(status=ModelStatus.ACTIVE).select_related("ab_champion")}
@@ -308,8 +309,8 @@ def deliveries_create(*, incident: Incident, event: str, channels: list[Channel]
 
 
 def deliveries_enqueue(ids: list[int]) -> None:
-    from alerts.tasks import deliver
-
+    # By name from the app's registry: alerts.tasks calls these services, not the other way.
+    deliver = celery_app.tasks["alerts.deliver"]
     for delivery_id in ids:
         deliver.delay(delivery_id)
 
