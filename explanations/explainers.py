@@ -31,6 +31,7 @@ from ml.builtin.sentiment import SentimentPredictor
 from ml.builtin.tabular import BinaryClassifier
 from ml.schema import FeatureError, FeatureSpec, parse_schema, validate_features
 from predictions.providers import provider_for
+from predictions.providers.mapping import dig
 from registry.models import MLModel
 
 OUTPUT_KEYS = ("score", "probability", "value", "prediction")
@@ -127,10 +128,14 @@ class Explainer:
         value = prediction.value
         if _is_number(value):
             return float(value)
-        key = self.config.get("explanationOutput")
-        keys = [key] if key else OUTPUT_KEYS
-        if isinstance(value, dict):
-            for name in keys:
+        path = self.config.get("explanationOutput")
+        if path and isinstance(value, dict | list):
+            # A dotted path into the answer: "probabilities.yes", "scores.1".
+            found = dig(value, str(path), None)
+            if _is_number(found):
+                return float(found)
+        elif isinstance(value, dict):
+            for name in OUTPUT_KEYS:
                 if _is_number(value.get(name)):
                     return float(value[name])
         raise NotSupported(
@@ -140,8 +145,8 @@ class Explainer:
         )
 
     def remote_output(self) -> Output:
-        key = self.config.get("explanationOutput") or "score"
-        if key == "probability":
+        key = str(self.config.get("explanationOutput") or "score")
+        if key == "probability" or key.startswith("probabilities."):
             return Output("probability", "the probability", 100.0, "percentage points")
         return Output(str(key), f"the {key}")
 

@@ -17,6 +17,9 @@ import numpy as np
 class Prediction:
     value: dict[str, Any]
     confidence: float  # 0-100, derived from the model's own probability or interval
+    # Where the confidence came from: "model" (its own probability or interval), "logprobs"
+    # (an LLM's token probabilities) or "stated" (the number an LLM wrote in its answer).
+    confidence_source: str = "model"
 
 
 class Predictor:

@@ -17,6 +17,7 @@ _LAZY = {
     "azure-ml": "predictions.providers.azure:AzureMLProvider",
     "openai": "predictions.providers.openai_provider:OpenAIProvider",
     "custom": "predictions.providers.custom:CustomProvider",
+    "anthropic": "predictions.providers.anthropic:AnthropicProvider",
 }
 _lock = threading.Lock()
 

@@ -62,13 +62,15 @@ class CustomProvider(ExternalProvider):
         health_url = model_config(ctx.model).get("healthUrl")
         if not health_url and endpoint.endswith(":predict"):
             health_url = endpoint.removesuffix(":predict")  # KServe V1 model readiness
+        readiness = ""
         if health_url:
             response = http.send("GET", str(health_url), policy=ctx.policy, headers=auth_headers(ctx))
-            body = http.json_body(response) if response.content else {}
-            if isinstance(body, dict) and body.get("ready") is False:
+            if http.says_not_ready(response):
                 raise malformed("the model reports it is not ready")
-            return f"GET {health_url}: HTTP {response.status_code}"
+            readiness = f"GET {health_url}: HTTP {response.status_code}"
+        return self.probe_by_scoring(ctx, readiness)
+
+    def score_example(self, ctx: CallContext) -> Prediction:
         row = example_row(ctx.model)
         rows_key = request_config(ctx.model).get("rowsKey", "instances")
-        prediction = self._batch(ctx, [row], str(rows_key))[0] if rows_key else self._one(ctx, row)
-        return f"scored one example row: {str(prediction.value)[:80]}"
+        return self._batch(ctx, [row], str(rows_key))[0] if rows_key else self._one(ctx, row)

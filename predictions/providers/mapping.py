@@ -117,7 +117,9 @@ def _derived_confidence(model: Any, value: Any) -> float | None:
         return None
     if isinstance(value, dict | list) or not _is_number(value):
         return None
-    if model.type == "classification" and 0 <= value <= 1:
+    # Only a float is a probability: an int 0 or 1 is a class index (MLflow's `predict`),
+    # which says nothing about how sure the model is.
+    if model.type == "classification" and isinstance(value, float) and 0 <= value <= 1:
         return max(value, 1 - value)
     return None
 
