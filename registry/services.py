@@ -202,3 +202,18 @@ def model_train_from_csv(*, base_model_id: str, path: str) -> MLModel:
     artifact_store(model=model, result=result)
     transaction.on_commit(registry_changed)
     return model
+
+
+def model_schema_import(*, model: MLModel, actor: Actor = SYSTEM) -> MLModel:
+    """Replace the featureSchema of a `custom` V2 model by the inputs its server states
+    (`GET /v2/models/{name}`). The call goes out before any transaction is opened."""
+    from hotcrm_ai.errors import NotSupported
+    from predictions.providers.custom import imported_feature_schema, is_v2
+
+    if model.provider != Provider.CUSTOM or not is_v2(model):
+        raise NotSupported(
+            f"'{model.pk}' is not a custom model speaking the V2 protocol (config.protocol: \"v2\"); "
+            "only those state their inputs.", code="schema_import_not_supported",
+        )
+    schema = imported_feature_schema(model)
+    return model_update(model=model, data={"feature_schema": schema}, actor=actor)

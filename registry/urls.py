@@ -1,10 +1,17 @@
 from django.urls import path
 
-from registry.apis import ModelChangesApi, ModelDetailApi, ModelListApi, ModelPromoteApi
+from registry.apis import (
+    ModelChangesApi,
+    ModelDetailApi,
+    ModelListApi,
+    ModelPromoteApi,
+    ModelSchemaImportApi,
+)
 
 urlpatterns = [
     path("models/", ModelListApi.as_view(), name="model-list"),
     path("models/<str:model_id>/", ModelDetailApi.as_view(), name="model-detail"),
     path("models/<str:model_id>/promote/", ModelPromoteApi.as_view(), name="model-promote"),
     path("models/<str:model_id>/changes/", ModelChangesApi.as_view(), name="model-changes"),
+    path("models/<str:model_id>/import-schema/", ModelSchemaImportApi.as_view(), name="model-import-schema"),
 ]

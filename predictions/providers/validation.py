@@ -16,6 +16,7 @@ CHOICES = {
     ("openai", "task"): ("sentiment", "classification", "text", "embedding"),
     ("openai", "structuredOutput"): ("json_schema", "tool"),
     ("anthropic", "task"): ("sentiment", "classification", "text"),
+    ("custom", "protocol"): ("v1", "v2"),
 }
 
 
