@@ -191,6 +191,7 @@ class OpenAIProvider(ExternalProvider):
             with self._lock:
                 client = openai.OpenAI(
                     api_key=key, base_url=base_url, max_retries=0,  # our retry layer decides
+                    # The SDK's own timeout type: openai 3.x runs on httpx2 and refuses httpx's.
                     timeout=openai.Timeout(ctx.policy.read_timeout, connect=ctx.policy.connect_timeout),
                 )
                 self._clients = {k: v for k, v in self._clients.items() if k[0] != ctx.model.pk}
