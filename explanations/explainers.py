@@ -29,6 +29,7 @@ from ml.builtin.leads import LeadScorer
 from ml.builtin.recommendation import ProductRecommender
 from ml.builtin.sentiment import SentimentPredictor
 from ml.builtin.tabular import BinaryClassifier
+from ml.onnx_model import OnnxPredictor
 from ml.schema import FeatureError, FeatureSpec, parse_schema, validate_features
 from predictions.providers import provider_for
 from predictions.providers.mapping import dig
@@ -189,7 +190,7 @@ class TabularExplainer(Explainer):
             encoded = background if isinstance(background, np.ndarray) else self.predictor.encode(background)
             game = games.encoded_game(self.predictor, x, encoded, self.owners(names))
             attribution = self.attribute(game, len(names), len(encoded))
-            prediction = self.predictor.decide(np.array([attribution.output]))[0]
+            prediction = self.predictor.explained_predictions([features], np.array([attribution.output]))[0]
             rows = len(encoded)
         else:
             answers: dict[str, Prediction] = {}
@@ -210,7 +211,8 @@ class TabularExplainer(Explainer):
             x, baseline = self.predictor.encode([second, first])
             game = games.encoded_game(self.predictor, x, baseline[None, :], self.owners(names))
             attribution = self.attribute(game, len(names), 1)
-            predictions = self.predictor.decide(np.array([attribution.base, attribution.output]))
+            predictions = self.predictor.explained_predictions(
+                [first, second], np.array([attribution.base, attribution.output]))
         else:
             answers: dict[str, Prediction] = {}
             game = games.row_game(self.remote_evaluate(answers), second, [first], names)
@@ -250,7 +252,8 @@ class TabularExplainer(Explainer):
         name = self.predictor.space().output_name
         if isinstance(self.predictor, LeadScorer):  # probability x 100
             return Output(name, "the score", 1.0, "points")
-        if isinstance(self.predictor, BinaryClassifier):
+        if isinstance(self.predictor, BinaryClassifier) or (
+                isinstance(self.predictor, OnnxPredictor) and self.predictor.signature.is_classifier):
             return Output(name, f"the {name}", 100.0, "percentage points")
         return Output(name, f"the {name}")
 

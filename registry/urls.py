@@ -1,6 +1,7 @@
 from django.urls import path
 
 from registry.apis import (
+    ModelArtifactApi,
     ModelChangesApi,
     ModelDetailApi,
     ModelListApi,
@@ -13,5 +14,6 @@ urlpatterns = [
     path("models/<str:model_id>/", ModelDetailApi.as_view(), name="model-detail"),
     path("models/<str:model_id>/promote/", ModelPromoteApi.as_view(), name="model-promote"),
     path("models/<str:model_id>/changes/", ModelChangesApi.as_view(), name="model-changes"),
+    path("models/<str:model_id>/artifact/", ModelArtifactApi.as_view(), name="model-artifact"),
     path("models/<str:model_id>/import-schema/", ModelSchemaImportApi.as_view(), name="model-import-schema"),
 ]
