@@ -10,7 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hotcrm_ai.errors import NotFound
+from hotcrm_ai.errors import InvalidInput, NotFound
+from hotcrm_ai.limits import JSONParser
 from predictions import open_inference
 from registry.models import MLModel
 from registry.selectors import model_get
@@ -24,23 +25,23 @@ def _model(model_id: str, version: str | None) -> MLModel:
     return model
 
 
+@extend_schema(exclude=True)  # open, like /healthz, which the API document leaves out too
 class V2ServerApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
         return Response({"name": "hotcrm-ai", "version": "2", "extensions": []})
 
 
+@extend_schema(exclude=True)
 class V2LiveApi(V2ServerApi):
-    @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
         return Response({"live": True})
 
 
+@extend_schema(exclude=True)
 class V2ReadyApi(V2ServerApi):
-    @extend_schema(responses={200: dict, 503: dict})
     def get(self, request: Request) -> Response:
         try:
             with connection.cursor() as cursor:
@@ -63,9 +64,20 @@ class V2ModelReadyApi(APIView):
         return Response({"name": model.pk, "ready": model.is_active}, status=200 if model.is_active else 503)
 
 
+class AnyTypeJSONParser(JSONParser):
+    """V2 clients send JSON under whatever content type they like (tritonclient sends its own);
+    the project's JSON limits (finite numbers, depth) still apply."""
+
+    media_type = "*/*"
+
+
 class V2InferApi(APIView):
+    parser_classes = [AnyTypeJSONParser]
     error_statuses = (404, 409, 422, 502, 504)
 
     @extend_schema(request=dict, responses={200: dict})
     def post(self, request: Request, model_id: str, version: str | None = None) -> Response:
+        if request.headers.get("Inference-Header-Content-Length"):
+            raise InvalidInput("Binary tensor data is not supported here: send JSON tensors "
+                               "(tritonclient: binary_data=False).", code="invalid_v2_request")
         return Response(open_inference.infer(_model(model_id, version), request.data))

@@ -3,7 +3,7 @@ from django.urls import path
 from predictions import v2_apis
 
 urlpatterns = [
-    path("", v2_apis.V2ServerApi.as_view(), name="v2-server"),  # also at /v2 (hotcrm_ai/urls.py)
+    # Server metadata is at /v2 itself (hotcrm_ai/urls.py), where clients ask for it.
     path("health/live", v2_apis.V2LiveApi.as_view(), name="v2-live"),
     path("health/ready", v2_apis.V2ReadyApi.as_view(), name="v2-ready"),
     path("models/<str:model_id>", v2_apis.V2ModelApi.as_view(), name="v2-model"),
