@@ -58,8 +58,8 @@ def django_db_setup(django_db_setup, django_db_blocker):
 @pytest.fixture(autouse=True)
 def _clean_caches():
     from apiauth.selectors import forget_cached_tokens
-    from monitoring.recorder import metric_buffer
-    from predictions.cache import shared_cache
+    from core.cache import shared_cache
+    from monitoring.services import metric_buffer
     from predictions.recording import log_buffer
     from registry.selectors import forget_cached_models
 
