@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ml.base import Prediction, TabularPredictor, TabularSpace
+from ml.schema import example_row
 
 ALLOWED_DOMAINS = {"", "ai.onnx", "ai.onnx.ml"}
 MIN_OPSET = 7
@@ -278,12 +279,9 @@ class OnnxPredictor(TabularPredictor):
 
     def space(self) -> TabularSpace:
         if self._background is None:
-            from predictions.providers.mapping import example_row
-
             # Without a configured background (providerConfig.config.explanationBackground) the
             # reference is the schema's example row: defaults, minimums, first categories.
-            baseline = example_row(_SchemaOnly(self.specs))
-            self._background = self.encode([baseline])
+            self._background = self.encode([example_row({"features": self.specs})])
         name = f"probability of {self.explained}" if self.signature.is_classifier else "value"
         return TabularSpace(self.names, {n: [i] for i, n in enumerate(self.names)}, self._background, name)
 
@@ -342,21 +340,6 @@ class OnnxPredictor(TabularPredictor):
                 if found == len(self._words):
                     self._words.append(word)
         return found
-
-
-@dataclass
-class _SchemaOnly:
-    """What `example_row` reads from a model: its schema and (empty) provider config."""
-
-    specs: list[dict[str, Any]]
-
-    @property
-    def feature_schema(self) -> dict[str, Any]:
-        return {"features": self.specs}
-
-    @property
-    def provider_config(self) -> dict[str, Any]:
-        return {}
 
 
 def _column(t: Tensor, values: list[Any]) -> np.ndarray:

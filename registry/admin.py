@@ -175,8 +175,10 @@ class MLModelAdmin(admin.ModelAdmin):
         model = get_object_or_404(MLModel, pk=object_id)
         if not self.has_change_permission(request, model):
             raise PermissionDenied
+        from predictions.providers import feature_schema_import
+
         try:
-            services.model_schema_import(model=model, actor=actor_of(request, "admin"))
+            feature_schema_import(model=model, actor=actor_of(request, "admin"))
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
         else:

@@ -102,18 +102,6 @@ class ModelPromoteApi(APIView):
         return Response(ModelSerializer(model).data)
 
 
-class ModelSchemaImportApi(APIView):
-    """Import the featureSchema of a `custom` V2 model from its server's model metadata."""
-
-    permission_classes = [IsStaff]
-    error_statuses = (422, 502, 504)
-
-    @extend_schema(request=None, responses=ModelSerializer)
-    def post(self, request: Request, model_id: str) -> Response:
-        model = services.model_schema_import(model=_fresh(model_id), actor=actor_of(request, "api"))
-        return Response(ModelSerializer(model).data)
-
-
 class ModelArtifactApi(APIView):
     """Bring your own model: upload an ONNX file (multipart `file`) for a `local` model."""
 

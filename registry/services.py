@@ -204,21 +204,6 @@ def model_train_from_csv(*, base_model_id: str, path: str) -> MLModel:
     return model
 
 
-def model_schema_import(*, model: MLModel, actor: Actor = SYSTEM) -> MLModel:
-    """Replace the featureSchema of a `custom` V2 model by the inputs its server states
-    (`GET /v2/models/{name}`). The call goes out before any transaction is opened."""
-    from hotcrm_ai.errors import NotSupported
-    from predictions.providers.custom import imported_feature_schema, is_v2
-
-    if model.provider != Provider.CUSTOM or not is_v2(model):
-        raise NotSupported(
-            f"'{model.pk}' is not a custom model speaking the V2 protocol (config.protocol: \"v2\"); "
-            "only those state their inputs.", code="schema_import_not_supported",
-        )
-    schema = imported_feature_schema(model)
-    return model_update(model=model, data={"feature_schema": schema}, actor=actor)
-
-
 def model_artifact_upload(*, model: MLModel, data: bytes, actor: Actor = SYSTEM) -> tuple[MLModel, dict[str, Any]]:
     """Bring your own model: an ONNX file becomes the `local` model's artifact. It is checked
     (size, format, opset, inputs against the featureSchema, or a schema proposed from its
@@ -228,7 +213,7 @@ def model_artifact_upload(*, model: MLModel, data: bytes, actor: Actor = SYSTEM)
 
     from hotcrm_ai.errors import ApplicationError, InvalidInput, NotSupported
     from ml import onnx_model
-    from predictions.providers.mapping import example_row
+    from ml.schema import example_row
 
     if model.provider != Provider.LOCAL:
         raise NotSupported(f"'{model.pk}' is served by {model.provider}; only local models take an uploaded "
@@ -246,7 +231,7 @@ def model_artifact_upload(*, model: MLModel, data: bytes, actor: Actor = SYSTEM)
         if model.type != kind:
             raise onnx_model.OnnxError(f"The file is a {kind} model; '{model.pk}' is registered as {model.type}.")
         predictor = onnx_model.OnnxPredictor(data, schema, (model.provider_config or {}).get("config"))
-        predictor.predict_batch([example_row(_SchemaHolder(schema))])
+        predictor.predict_batch([example_row(schema)])
     except onnx_model.OnnxError as exc:
         raise InvalidInput(str(exc), code="invalid_onnx") from None
     except Exception as exc:  # onnxruntime refusing the graph or failing to run it
@@ -267,10 +252,3 @@ def _artifact_store_onnx(model: MLModel, data: bytes, schema: dict[str, Any], ac
     model.feature_schema = schema
     return _save(model, bump=True)  # a new revision: processes load the new artifact, the cache moves on
 
-
-class _SchemaHolder:
-    """What `example_row` reads from a model, for a schema not yet stored."""
-
-    def __init__(self, schema: dict[str, Any]) -> None:
-        self.feature_schema = schema
-        self.provider_config: dict[str, Any] = {}

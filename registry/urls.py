@@ -6,7 +6,6 @@ from registry.apis import (
     ModelDetailApi,
     ModelListApi,
     ModelPromoteApi,
-    ModelSchemaImportApi,
 )
 
 urlpatterns = [
@@ -15,5 +14,4 @@ urlpatterns = [
     path("models/<str:model_id>/promote/", ModelPromoteApi.as_view(), name="model-promote"),
     path("models/<str:model_id>/changes/", ModelChangesApi.as_view(), name="model-changes"),
     path("models/<str:model_id>/artifact/", ModelArtifactApi.as_view(), name="model-artifact"),
-    path("models/<str:model_id>/import-schema/", ModelSchemaImportApi.as_view(), name="model-import-schema"),
 ]
