@@ -8,7 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apiauth.permissions import IsStaff
-from predictions import feedback, selectors, services
+from predictions import feedback, services
+from predictions.ab.report import ab_test_report
 from predictions.providers import feature_schema_import
 from predictions.serializers import (
     AbTestReportSerializer,
@@ -77,7 +78,7 @@ class PredictionFeedbackApi(APIView):
 class AbTestReportApi(APIView):
     @extend_schema(responses=AbTestReportSerializer)
     def get(self, request: Request, model_id: str) -> Response:
-        return Response(selectors.ab_test_report(model_get_fresh(model_id)))
+        return Response(ab_test_report(model_get_fresh(model_id)))
 
 
 class ModelSchemaImportApi(APIView):
