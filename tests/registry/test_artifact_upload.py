@@ -206,3 +206,25 @@ def test_an_admin_uploads_an_onnx_file_on_the_models_page(client, pipeline):
     response = client.post(url, {"file": SimpleUploadedFile("model.onnx", pipeline[1])})
     assert response.status_code == 302, response.content[:500]
     assert ModelArtifact.objects.filter(model_id="lead-onnx-admin").exists()
+
+
+def test_it_scores_a_whole_batch_in_one_onnxruntime_run(staff_api, pipeline):
+    from predictions.providers import provider_for
+
+    register("lead-onnx-runs")
+    assert upload(staff_api, "lead-onnx-runs", pipeline[1]).status_code == 201
+    model = MLModel.objects.get(pk="lead-onnx-runs")
+    predictor = provider_for(model).predictor(model)
+    session, calls = predictor.session, []
+
+    class Counting:
+        def run(self, *args, **kwargs):
+            calls.append(len(next(iter(args[1].values()))))
+            return session.run(*args, **kwargs)
+
+    predictor.session = Counting()
+    rows = synthetic.leads(n=300, seed=5).rows
+    response = staff_api.post("/api/v1/predictions/batch/", {"modelId": "lead-onnx-runs", "features": rows},
+                              format="json")
+    assert response.status_code == 200, response.content
+    assert calls == [300]
