@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("explanations.urls")),
     path("", include("monitoring.api_urls")),
     path("", include("reporting.urls")),
+    path("", include("jobs.urls")),
 ]
 
 urlpatterns = [

@@ -28,6 +28,7 @@ class MetricRecord:
     error: str = ""
     error_code: str = ""
     kind: str = "prediction"
+    rows: int = 1
 
 
 def metrics_record(records: list[MetricRecord]) -> None:
