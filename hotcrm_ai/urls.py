@@ -20,6 +20,7 @@ urlpatterns = [
          name="docs"),
     path("admin/", admin.site.urls),
     path("dashboard/ask/", include("reporting.page_urls")),
+    path("dashboard/jobs/", include("jobs.page_urls")),
     path("", include("monitoring.urls")),
 ]
 

@@ -55,11 +55,25 @@ class JobRowErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class _Page(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+
+
+class JobPageSerializer(_Page):
+    results = JobSerializer(many=True)
+
+
+class JobRowErrorPageSerializer(_Page):
+    results = JobRowErrorSerializer(many=True)
+
+
 class JobListApi(APIView):
     parser_classes = [MultiPartParser]
     error_statuses = (404, 409, 413)
 
-    @extend_schema(responses=JobSerializer(many=True))
+    @extend_schema(responses=JobPageSerializer)
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(selectors.jobs_visible_to(request.user), request, view=self)
@@ -106,7 +120,7 @@ class JobResultsApi(APIView):
 
 
 class JobErrorsApi(APIView):
-    @extend_schema(responses=JobRowErrorSerializer(many=True))
+    @extend_schema(responses=JobRowErrorPageSerializer)
     def get(self, request: Request, job_id: uuid.UUID) -> Response:
         job = selectors.job_get_for(request.user, job_id)
         paginator = PageNumberPagination()

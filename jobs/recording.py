@@ -8,7 +8,7 @@ import json
 
 from django.db import connection
 
-from monitoring.recorder import insert_rows
+from core.write_behind import insert_rows
 from predictions.models import PredictionLog
 from predictions.recording import _FIELDS, LogRow
 

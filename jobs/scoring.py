@@ -22,17 +22,11 @@ from jobs import inputs
 from jobs.columns import validate_columns
 from jobs.models import InputFormat, Job, JobChunk
 from ml.schema import FeatureError, validate_features
+from predictions.features import feature_specs
 from predictions.ids import new_prediction_ids
-from predictions.recording import LogRow
+from predictions.recording import LogRow, log_label
 from predictions.routing import choose_arm
-from predictions.services import (
-    Answer,
-    _label,
-    cache_lookup,
-    cache_store,
-    feature_specs,
-    invoke_provider,
-)
+from predictions.services import Answer, cache_lookup, cache_store, invoke_provider
 from registry.models import MLModel
 
 MAX_JSON_DEPTH = 32
@@ -249,7 +243,7 @@ def log_rows(job: Job, requested: MLModel, answers: list[tuple[Row, Answer]]) ->
         LogRow(
             id=a.prediction_id, model_id=a.route.model.pk, model_version=a.route.model.version,
             requested_model_id=requested.pk, ab_arm=a.route.arm or "", provider=a.route.model.provider,
-            features=a.features, prediction=a.prediction.value, label=_label(a.prediction.value),
+            features=a.features, prediction=a.prediction.value, label=log_label(a.prediction.value),
             confidence=a.prediction.confidence, cached=a.cached, shadow=False, user_id="",
             object_type=object_type if row.object_id else "", object_id=row.object_id, created_at=now,
             actual=None, feedback_at=None,

@@ -13,14 +13,15 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.write_behind import insert_rows
 from hotcrm_ai.errors import Conflict, InvalidInput
 from jobs import inputs
 from jobs.models import ACTIVE_STATUSES, Job, JobChunk, JobRowError, JobStatus
 from jobs.recording import logs_bulk_insert
 from jobs.scoring import ChunkResult, score_chunk
 from monitoring.models import Metric
-from monitoring.recorder import insert_rows
-from predictions.services import feature_specs, resolve_model
+from predictions.features import feature_specs
+from predictions.services import resolve_model
 from registry.models import MLModel
 from registry.selectors import model_get
 
@@ -104,11 +105,11 @@ def _store_chunks(job: Job, head: list[bytes], records) -> list[int]:
 def chunks_dispatch(chunk_ids: list[int]) -> None:
     """Queue the chunks. A broker that is down loses nothing: jobs_requeue_stalled sends
     them again once the job has been quiet for JOB_STALL_SECONDS."""
-    from jobs.tasks import score_chunk_task
+    from hotcrm_ai.celery import app
 
     try:
         for chunk_id in chunk_ids:
-            score_chunk_task.apply_async((chunk_id,), retry=False)
+            app.send_task("jobs.score_chunk", (chunk_id,), retry=False)
     except Exception:
         logger.exception("Could not queue %d chunk(s); the stalled-job check will", len(chunk_ids))
 

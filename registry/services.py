@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from hotcrm_ai import generations
+from core import generations
 from hotcrm_ai.errors import Conflict
 from ml import artifacts
 from registry.audit import SYSTEM, Actor, changes_record, snapshot
