@@ -22,10 +22,10 @@ from jobs import inputs
 from jobs.columns import validate_columns
 from jobs.models import InputFormat, Job, JobChunk
 from ml.schema import FeatureError, validate_features
+from predictions.ab.routing import choose_arm
 from predictions.features import feature_specs
 from predictions.ids import new_prediction_ids
 from predictions.recording import LogRow, log_label
-from predictions.routing import choose_arm
 from predictions.services import Answer, cache_lookup, cache_store, invoke_provider
 from registry.models import MLModel
 
