@@ -26,7 +26,13 @@ from predictions.ab.routing import choose_arm
 from predictions.features import feature_specs
 from predictions.ids import new_prediction_ids
 from predictions.recording import LogRow, log_label
-from predictions.services import Answer, cache_lookup, cache_store, invoke_provider
+from predictions.services import (
+    Answer,
+    answer_by_fallback,
+    cache_lookup,
+    cache_store,
+    invoke_provider,
+)
 from registry.models import MLModel
 
 MAX_JSON_DEPTH = 32
@@ -198,7 +204,7 @@ def answer_rows(job: Job, requested: MLModel, rows: list[Row], errors: list[RowE
     answers = [a for _, a in pairs]
     cache_lookup(answers, job.use_cache)
     try:
-        invoke_provider(requested, answers, started)
+        invoke_provider(answers, started, on_failure=answer_by_fallback)
     except ApplicationError as exc:
         # Rows a failing provider did not answer are row errors; the others stand.
         for row, a in pairs:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import IO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -129,7 +129,16 @@ def chunk_score(*, chunk_id: int) -> None:
     except Exception as exc:  # deleted or deactivated since the job was queued
         job_fail(job_id=job.pk, error=getattr(exc, "message", str(exc)))
         return
-    result = score_chunk(job, requested, chunk)
+    try:
+        result = score_chunk(job, requested, chunk)
+    except (OperationalError, InterfaceError):
+        raise  # the database went away: the task retries
+    except Exception as exc:
+        # A chunk that cannot be scored fails its job at once, rather than being retried
+        # forever; the log has the traceback.
+        logger.exception("Chunk %s of job %s could not be scored", chunk.index, job.pk)
+        job_fail(job_id=job.pk, error=f"Chunk {chunk.index} could not be scored ({type(exc).__name__}).")
+        return
     _chunk_commit(job, chunk, result)
 
 
