@@ -73,7 +73,7 @@ class JobListApi(APIView):
     parser_classes = [MultiPartParser]
     error_statuses = (404, 409, 413)
 
-    @extend_schema(responses=JobPageSerializer)
+    @extend_schema(operation_id="v1_jobs_list", responses=JobPageSerializer)
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(selectors.jobs_visible_to(request.user), request, view=self)
@@ -94,7 +94,7 @@ class JobListApi(APIView):
 
 
 class JobDetailApi(APIView):
-    @extend_schema(responses=JobSerializer)
+    @extend_schema(operation_id="v1_jobs_retrieve", responses=JobSerializer)
     def get(self, request: Request, job_id: uuid.UUID) -> Response:
         return Response(selectors.job_body(selectors.job_get_for(request.user, job_id)))
 
