@@ -41,6 +41,7 @@ run: setup
 test: setup
 	bash scripts/setup-browser
 	bash scripts/setup-bench
+	bash scripts/setup-mlserver
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	CACHE_KEY_PREFIX=hotcrm-test-$$$$ $(PY) -m pytest
 

@@ -292,6 +292,8 @@ SPECTACULAR_SETTINGS = {
 # --- HotCRM AI ------------------------------------------------------------------------
 HOTCRM = {
     "BATCH_LIMIT": env_int("BATCH_LIMIT", 1000),
+    # The largest ONNX file a data scientist may upload for a local model (bytes).
+    "ONNX_MAX_BYTES": env_int("ONNX_MAX_BYTES", 50 * 1024 * 1024),
     "MAX_BODY_BYTES": MAX_BODY_BYTES,
     "MAX_JSON_DEPTH": env_int("MAX_JSON_DEPTH", 32),
     # Per token unless the token has its own rate (admin: API tokens).
