@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKERS ?= 3
 export CACHE_KEY_PREFIX ?= hotcrm
 
-.PHONY: setup lock lock-add run test bench load bench-ab bench-cache bench-monitoring lint
+.PHONY: setup lock lock-add run test bench bench-jobs load bench-ab bench-cache bench-monitoring lint
 
 # The venv holds exactly requirements.lock (uv pip sync: nothing more, nothing less).
 $(VENV)/.installed: requirements.lock
@@ -48,6 +48,11 @@ test: setup
 bench: setup
 	bash scripts/setup-bench
 	$(PY) bench/run.py
+
+# Bulk scoring: a 1,000,000-row file with one and two Celery workers vs `mlflow models predict`.
+bench-jobs: setup
+	bash scripts/setup-bench
+	$(PY) bench/jobs.py
 
 bench-monitoring: setup
 	$(PY) bench/monitoring.py

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("explanations.urls")),
     path("", include("monitoring.api_urls")),
     path("", include("reporting.urls")),
+    path("", include("jobs.urls")),
 ]
 
 urlpatterns = [
@@ -23,6 +24,7 @@ urlpatterns = [
          name="docs"),
     path("admin/", admin.site.urls),
     path("dashboard/ask/", include("reporting.page_urls")),
+    path("dashboard/jobs/", include("jobs.page_urls")),
     path("", include("monitoring.urls")),
 ]
 
