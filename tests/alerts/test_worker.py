@@ -1,5 +1,5 @@
 """Alerts on real Celery processes: two beat schedulers (as when two machines each run one)
-queue an evaluation every second to two workers; a webhook receiver verifying Standard
+queue an evaluation every second to two workers, over a Redis broker as between machines; a webhook receiver verifying Standard
 Webhooks signatures sees exactly one alert.firing and one alert.resolved; a channel that
 hangs and one that answers 500 are retried, every attempt recorded, and never hold up the
 healthy channel."""
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.alerts.support import SECRET, Receiver
-from tests.faults.servers import ROOT
+from tests.faults.servers import ROOT, RedisServer
 from tests.predictions.providers.servers import Reply
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -43,8 +43,17 @@ def servers():
         server.close()
 
 
+@pytest.fixture
+def broker(tmp_path):
+    """A private Redis: the embedded filesystem broker loses a message now and then when
+    several processes write and read its queue at once (kombu reads a file still empty)."""
+    server = RedisServer(tmp_path).start()
+    yield server.url
+    server.stop()
+
+
 class Scenario:
-    def __init__(self, tmp_path: Path, secret_key: str) -> None:
+    def __init__(self, tmp_path: Path, secret_key: str, broker: str) -> None:
         self.tmp = tmp_path
         self.procs: list[subprocess.Popen] = []
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "HOTCRM_ENV"}}
@@ -53,7 +62,7 @@ class Scenario:
             "CACHE_KEY_PREFIX": f"hotcrm-alerts-{os.getpid()}-{time.monotonic_ns()}",
             "DJANGO_SETTINGS_MODULE": "hotcrm_ai.settings", "ALERT_INTERVAL": "1",
             "ALERT_DELIVERY_TIMEOUT": "1.5", "ALERT_DELIVERY_ATTEMPTS": "3", "ALERT_RETRY_BACKOFF": "0.5",
-            "CELERY_POLLING_INTERVAL": "0.1",
+            "CELERY_BROKER_URL": broker,
         }
 
     def run(self, *args: str) -> str:
@@ -83,9 +92,9 @@ class Scenario:
 
 
 def test_two_beats_notify_once_and_a_hanging_or_failing_channel_never_holds_up_the_others(
-        tmp_path, servers, builtin_fixture, secret_key):
+        tmp_path, servers, broker, builtin_fixture, secret_key):
     good, hanging, failing = servers
-    scenario = Scenario(tmp_path, secret_key)
+    scenario = Scenario(tmp_path, secret_key, broker)
     # The model is failing from the start: the first cycle of either beat fires.
     scenario.run("setup", str(builtin_fixture), SECRET, good.url, hanging.url, failing.url)
     try:
