@@ -4,6 +4,9 @@ from rest_framework import serializers
 
 
 class ExplanationRequestSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "Explanation"  # the request component is "ExplanationRequest"
+
     modelId = serializers.CharField(max_length=100)
     features = serializers.JSONField()
     prediction = serializers.JSONField(
@@ -15,6 +18,9 @@ class ExplanationRequestSerializer(serializers.Serializer):
 
 
 class CompareRequestSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "Compare"  # the request component is "CompareRequest"
+
     modelId = serializers.CharField(max_length=100)
     features1 = serializers.JSONField()
     features2 = serializers.JSONField()
