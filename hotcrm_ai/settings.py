@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -104,7 +105,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "db.sqlite3",
+            "NAME": str(VAR_DIR / "db.sqlite3"),
             # Kept open across requests: opening SQLite and closing the last connection to a
             # WAL database (which checkpoints it) cost ~9 ms per request (bench/profiles/).
             "CONN_MAX_AGE": None,
@@ -286,7 +287,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- HotCRM AI ------------------------------------------------------------------------
-HOTCRM = {
+# Values of several types, read as `settings.HOTCRM["KEY"]` wherever they are needed.
+HOTCRM: dict[str, Any] = {
     "BATCH_LIMIT": env_int("BATCH_LIMIT", 1000),
     "MAX_BODY_BYTES": MAX_BODY_BYTES,
     "MAX_JSON_DEPTH": env_int("MAX_JSON_DEPTH", 32),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 
@@ -47,7 +47,7 @@ def ab_arms(model: MLModel, window: int) -> list[dict[str, Any]]:
          "stats": model_stats(model.pk, window=window, arm=[AbArm.CHALLENGER, AbArm.SHADOW])},
         {"arm": AbArm.CHAMPION, "modelId": model.ab_champion_id,
          "trafficPercentage": 100 - model.ab_traffic_percentage,
-         "stats": model_stats(model.ab_champion_id, window=window, arm=AbArm.CHAMPION)},
+         "stats": model_stats(cast(str, model.ab_champion_id), window=window, arm=AbArm.CHAMPION)},
     ]
 
 

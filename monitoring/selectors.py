@@ -148,6 +148,7 @@ def model_series(model_id: str, *, window: int, buckets: int) -> dict[str, Any]:
     bucket = window / buckets
     start = now.timestamp() - window
     sample = metrics_sample(model_id, window_start(window, now), with_time=True)
+    assert sample.epoch is not None  # asked for with_time
     index = np.clip(((sample.epoch - start) // bucket).astype(int), 0, buckets - 1)
     series: dict[str, list] = {k: [] for k in ("perMinute", "p50", "p95", "p99", "errorRate", "cacheHitRate")}
     for b in range(buckets):

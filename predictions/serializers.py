@@ -17,7 +17,7 @@ class PredictionRequestSerializer(serializers.Serializer):
 
     modelId = serializers.CharField(max_length=100)
     features = serializers.JSONField()
-    context = ContextSerializer(required=False)
+    context = ContextSerializer(required=False)  # type: ignore[assignment]  # the API's name shadows Field.context
     useCache = serializers.BooleanField(required=False, default=True)
     abArm = serializers.ChoiceField(
         choices=["challenger", "champion"], required=False,

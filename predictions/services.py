@@ -102,7 +102,7 @@ def cache_key(model: MLModel, features: dict[str, Any]) -> str:
     prefix = getattr(model, "_cache_key_prefix", None)
     if prefix is None or prefix[0] != identity:
         prefix = (identity, json.dumps(list(identity), separators=(",", ":"), ensure_ascii=False)[:-1])
-        model._cache_key_prefix = prefix
+        model._cache_key_prefix = prefix  # type: ignore[attr-defined]  # a per-row memo
     canonical = prefix[1] + "," + json.dumps(
         canonical_features(features), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
     ) + "]"
@@ -209,6 +209,7 @@ def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | 
     object_id = str(context.get("objectId") or "")[:200]
     logs, metrics = [], []
     for a in answers:
+        assert a.prediction is not None  # every answer has one once the provider step is done
         model, value, confidence = a.route.model, a.prediction.value, a.prediction.confidence
         arm = a.route.arm or ""
         logs.append(LogRow(
@@ -251,6 +252,7 @@ def responses(requested: MLModel, answers: list[Answer], elapsed: float) -> list
         metadata = {"predictionId": a.prediction_id, **meta}
         if a.fallback_from:
             metadata |= {"fallbackFrom": a.fallback_from, "fallbackReason": a.fallback_reason}
+        assert a.prediction is not None
         out.append({
             "prediction": a.prediction.value, "confidence": a.prediction.confidence, **top, "cached": a.cached,
             "metadata": metadata,

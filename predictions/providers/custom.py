@@ -6,7 +6,7 @@ of a batch are then sent concurrently); see `mapping.py` for the rest of the map
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml.base import Prediction
 from predictions.providers import http
@@ -27,11 +27,14 @@ from predictions.providers.mapping import (
 )
 from predictions.providers.resilience import malformed, model_config
 
+if TYPE_CHECKING:
+    from registry.models import MLModel
+
 
 class CustomProvider(ExternalProvider):
     name = "custom"
 
-    def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
+    def predict_batch(self, model: MLModel, rows: list[dict[str, Any]]) -> list[Prediction]:
         ctx = self.context(model)
         request = request_config(model)
         rows_key = request.get("rowsKey", "instances")

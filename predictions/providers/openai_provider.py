@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 
@@ -31,6 +31,9 @@ from predictions.providers.resilience import (
     model_config,
     status_error,
 )
+
+if TYPE_CHECKING:
+    from registry.models import MLModel
 
 SENTIMENTS = ["positive", "neutral", "negative"]
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -48,17 +51,17 @@ class OpenAIProvider(ExternalProvider):
         self._clients: dict[tuple[Any, ...], openai.OpenAI] = {}
         self._lock = threading.Lock()
 
-    def target(self, model: Any) -> str:
+    def target(self, model: MLModel) -> str:
         base = (model.provider_config or {}).get("endpoint") or "https://api.openai.com/v1"
         return f"{self.name}|{base}|{model_config(model).get('model', DEFAULT_MODEL)}"
 
-    def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
+    def predict_batch(self, model: MLModel, rows: list[dict[str, Any]]) -> list[Prediction]:
         ctx = self.context(model)
         task = self.task(model)
         # The chat API has no synchronous batch: the rows go concurrently, each one guarded.
         return self.each_row(ctx, rows, lambda row: self._ask(ctx, task, row))
 
-    def task(self, model: Any) -> str:
+    def task(self, model: MLModel) -> str:
         default = {"nlp": "sentiment", "classification": "classification"}.get(model.type, "text")
         task = model_config(model).get("task", default)
         if task not in PROMPTS:
@@ -107,10 +110,10 @@ class OpenAIProvider(ExternalProvider):
                                 reason="connection") from None
         except openai.APIStatusError as exc:
             # Not the server's message: OpenAI's 401 message quotes part of the key.
-            code = exc.code if isinstance(getattr(exc, "code", None), str) else ""
+            code = exc.code if isinstance(exc.code, str) else ""
             raise status_error(exc.status_code, exc.response.headers.get("retry-after"), code) from None
 
-    def _read(self, model: Any, task: str, completion: Any, use_tool: bool) -> Prediction:
+    def _read(self, model: MLModel, task: str, completion: Any, use_tool: bool) -> Prediction:
         choices = getattr(completion, "choices", None) or []
         if not choices or choices[0].message is None:
             raise malformed("no choices")
@@ -144,7 +147,7 @@ class OpenAIProvider(ExternalProvider):
             value["probabilities"] = distribution
         return Prediction(value, None if confidence is None else round(confidence * 100, 4))
 
-    def _instructions(self, model: Any, task: str) -> str:
+    def _instructions(self, model: MLModel, task: str) -> str:
         custom = model_config(model).get("instructions")
         if isinstance(custom, str) and custom.strip():
             return custom
@@ -185,7 +188,7 @@ class OpenAIProvider(ExternalProvider):
         return f"model {getattr(found, 'id', name)} is available"
 
 
-def _labels(model: Any) -> list[str]:
+def _labels(model: MLModel) -> list[str]:
     labels = model_config(model).get("labels")
     if model.type == "nlp" and not labels:
         return SENTIMENTS
@@ -205,7 +208,7 @@ def _schema(task: str, labels: list[str]) -> dict[str, Any]:
     }
 
 
-def _input_text(model: Any, row: dict[str, Any]) -> str:
+def _input_text(model: MLModel, row: dict[str, Any]) -> str:
     name = model_config(model).get("textFeature")
     if not name:
         texts = [f["name"] for f in (model.feature_schema or {}).get("features", [])
