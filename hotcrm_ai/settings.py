@@ -20,8 +20,8 @@ VAR_DIR = Path(env_str("HOTCRM_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 HOTCRM_ENV = env_str("HOTCRM_ENV", "development")
-if HOTCRM_ENV not in {"development", "production", "test"}:
-    raise ImproperlyConfigured("HOTCRM_ENV must be development, production or test.")
+if HOTCRM_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured("HOTCRM_ENV must be development or production.")
 PRODUCTION = HOTCRM_ENV == "production"
 
 
@@ -296,7 +296,6 @@ HOTCRM: dict[str, Any] = {
     "THROTTLE_RATE": env_str("THROTTLE_RATE", "6000/min"),
     "LOGIN_FAILURE_LIMIT": env_int("LOGIN_FAILURE_LIMIT", 5),
     "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900),
-    "DEFAULT_CACHE_TTL": env_int("DEFAULT_CACHE_TTL", 300),
     # Seconds the in-process cache stands in after Redis failed before Redis is tried again.
     "CACHE_RETRY_AFTER": env_float("CACHE_RETRY_AFTER", 5.0),
     # Prediction entries the in-process cache holds per process (least recently used go).
@@ -306,8 +305,8 @@ HOTCRM: dict[str, Any] = {
     # per this many seconds, whichever comes first (core/write_behind.py).
     "METRICS_BUFFER_SIZE": env_int("METRICS_BUFFER_SIZE", 200),
     "METRICS_FLUSH_INTERVAL": env_float("METRICS_FLUSH_INTERVAL", 0.25),
-    # Health looks at this many recent seconds; drift at up to this many recent inputs.
-    "HEALTH_WINDOW": env_int("HEALTH_WINDOW", 300),
+    # Drift looks at up to this many recent inputs of this many recent seconds (health's own
+    # window is a threshold: monitoring/thresholds.py, per model in healthThresholds).
     "DRIFT_WINDOW": env_int("DRIFT_WINDOW", 86_400),
     "DRIFT_SAMPLE": env_int("DRIFT_SAMPLE", 1_000),
     # Analytics questions: with a key an LLM translates them, else the offline parser does.

@@ -130,12 +130,6 @@ class CallPolicy:
         )
 
 
-POLICY_KEYS = {
-    "timeout", "connectTimeout", "readTimeout", "retries", "backoff", "maxBackoff",
-    "maxRetryAfter", "circuitFailureThreshold", "circuitFailureWindow", "circuitOpenSeconds",
-}
-
-
 # --- circuit breaker ----------------------------------------------------------------------
 
 class CircuitOpen(Exception):
