@@ -32,6 +32,7 @@ DESCRIPTIONS = {
     403: "The token may not do this (registry writes and cache clearing need staff).",
     404: "No such model or resource.",
     409: "Conflict, e.g. the model is not active or already exists.",
+    413: "The upload is larger than the limit.",
     422: "Not supported for this model.",
     429: "Throttled: too many requests for this token. See the Retry-After header.",
     502: "The model's provider failed.",

@@ -17,6 +17,9 @@ import numpy as np
 class Prediction:
     value: Any  # an object for built-in models; whatever JSON an external model answers
     confidence: float | None  # 0-100, from the model's own probability or interval; None: unknown
+    # Where the confidence came from: "model" (its own probability or interval), "logprobs"
+    # (an LLM's token probabilities) or "stated" (the number an LLM wrote in its answer).
+    confidence_source: str = "model"
 
 
 class Predictor:
@@ -66,3 +69,7 @@ class TabularPredictor(Predictor):
 
     def predict_batch(self, rows: list[dict[str, Any]]) -> list[Prediction]:
         return self.decide(self.output(self.encode(rows)))
+
+    def explained_predictions(self, rows: list[dict[str, Any]], outputs: np.ndarray) -> list[Prediction]:
+        """The predictions of explained rows whose outputs are already known."""
+        return self.decide(outputs)

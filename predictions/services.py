@@ -46,6 +46,12 @@ class Answer:
     fallback_from: str = ""  # the failed model this answer stands in for
     fallback_reason: str = ""
 
+    @property
+    def result(self) -> Prediction:
+        """The prediction, once the provider step has run (never None past it)."""
+        assert self.prediction is not None
+        return self.prediction
+
 
 def predict(
     *, model_id: str, features: Any, context: dict[str, Any] | None = None,
@@ -128,7 +134,7 @@ def cache_lookup(answers: list[Answer], use_cache: bool) -> None:
     found = shared_cache().lookup([a.cache_key for a in wanted])
     for a, hit in zip(wanted, found, strict=True):
         if hit is not None:
-            a.prediction = Prediction(hit.prediction, hit.confidence)
+            a.prediction = Prediction(hit.prediction, hit.confidence, hit.confidence_source)
             a.cached = True
 
 
@@ -193,7 +199,8 @@ def answer_by_fallback(model: MLModel, group: list[Answer], error: ApplicationEr
 def cache_store(answers: list[Answer], use_cache: bool) -> None:
     """The misses in one round trip, each with its model's TTL."""
     shared_cache().store([
-        Entry(a.cache_key, CachedAnswer(a.prediction.value, a.prediction.confidence), a.route.model.cache_ttl)
+        Entry(a.cache_key, CachedAnswer(a.prediction.value, a.prediction.confidence, a.prediction.confidence_source),
+              a.route.model.cache_ttl)
         for a in answers
         if use_cache and not a.cached and a.cache_key and a.prediction is not None
     ])
@@ -249,7 +256,9 @@ def responses(requested: MLModel, answers: list[Answer], elapsed: float) -> list
                 {"requestedModelId": requested.pk, "abTestArm": a.route.arm, "provider": model.provider},
             )
         top, meta = shared[key]
-        metadata = {"predictionId": a.prediction_id, **meta}
+        assert a.prediction is not None  # every answer has one once the provider step is done
+        source = a.prediction.confidence_source if a.prediction.confidence is not None else None
+        metadata = {"predictionId": a.prediction_id, **meta, "confidenceSource": source}
         if a.fallback_from:
             metadata |= {"fallbackFrom": a.fallback_from, "fallbackReason": a.fallback_reason}
         assert a.prediction is not None

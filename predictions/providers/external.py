@@ -62,6 +62,20 @@ class ExternalProvider(Provider):
         """One real, cheap call; returns a short description of what answered."""
         raise NotImplementedError
 
+    def score_example(self, ctx: CallContext) -> Prediction:
+        """One example row built from the feature schema, scored unguarded (health checks)."""
+        raise NotImplementedError
+
+    def probe_by_scoring(self, ctx: CallContext, readiness: str = "") -> str:
+        """After a readiness answer, score one example row when the model has a schema: a
+        server can say "ready" while every prediction fails (wrong mapping, wrong model).
+        `config.healthCheck: "ready"` keeps the readiness answer alone."""
+        if readiness and (not has_schema(ctx.model) or model_config(ctx.model).get("healthCheck") == "ready"):
+            return readiness
+        prediction = self.score_example(ctx)
+        scored = f"scored one example row: {str(prediction.value)[:80]}"
+        return f"{readiness}; {scored}" if readiness else scored
+
     def health_check(self, model: MLModel) -> HealthResult:
         """Calls the endpoint once, past the circuit breaker (an admin testing the connection
         wants the truth, not the cached verdict); a success closes the circuit."""
@@ -79,6 +93,10 @@ class ExternalProvider(Provider):
             return HealthResult(False, _ms(started), f"unexpected {type(exc).__name__}")
         CircuitBreaker(self.target(model), ctx.policy).reset()
         return HealthResult(True, _ms(started), redact(detail)[:300])
+
+
+def has_schema(model: MLModel) -> bool:
+    return bool((model.feature_schema or {}).get("features"))
 
 
 def model_endpoint(model: MLModel, *, required: bool = True) -> str:
