@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from tests.monitoring.support import CHURN
 
@@ -27,11 +29,15 @@ def client_package(api, tmp_path):
     (tmp_path / "schema.json").write_text(json.dumps(response.json()))
     (tmp_path / "config.yaml").write_text(f"package_name_override: {PACKAGE}\npost_hooks: []\n")
     generator = Path(sys.executable).with_name("openapi-python-client")
-    subprocess.run(
+    done = subprocess.run(
         [generator, "generate", "--path", tmp_path / "schema.json", "--meta", "none",
-         "--output-path", tmp_path / PACKAGE, "--config", tmp_path / "config.yaml", "--fail-on-warning"],
-        check=True, capture_output=True, timeout=120,
+         "--output-path", tmp_path / PACKAGE, "--config", tmp_path / "config.yaml"],
+        check=True, capture_output=True, text=True, timeout=120,
     )
+    # Only the Open Inference Protocol endpoints (/v2/, JSON under any content type, for
+    # KServe/Triton clients) are beyond this generator; every /api/v1/ operation is generated.
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("WARNING parsing")]
+    assert all(" /v2/" in line for line in skipped), skipped
     sys.path.insert(0, str(tmp_path))
     try:
         yield lambda name: importlib.import_module(f"{PACKAGE}.{name}")
@@ -43,11 +49,19 @@ def client_package(api, tmp_path):
 
 @pytest.fixture
 def client(client_package, service_token):
-    # Requests go straight into this process's Django app (and its test database).
-    return client_package("client").AuthenticatedClient(
-        base_url="http://testserver", token=service_token, prefix="Token",
-        httpx_args={"transport": httpx.WSGITransport(app=WSGIHandler())},
-    )
+    # Requests go straight into this process's Django app and its test database, whose
+    # connection must outlive each request (as Django's own test client arranges).
+    signals = (request_started, request_finished)
+    for signal in signals:
+        signal.disconnect(close_old_connections)
+    try:
+        yield client_package("client").AuthenticatedClient(
+            base_url="http://testserver", token=service_token, prefix="Token",
+            httpx_args={"transport": httpx.WSGITransport(app=WSGIHandler())},
+        )
+    finally:
+        for signal in signals:
+            signal.connect(close_old_connections)
 
 
 def test_it_gets_typed_results_for_predict_batch_explain_and_stats(client_package, client):
