@@ -242,9 +242,9 @@ def metrics_for_dashboard(models: list[MLModel], *, window: int, longest: int) -
     newest: dict[str, datetime] = {}
     metrics = Metric.objects.filter(
         model_id__in=list(rows), kind=PREDICTION, timestamp__gte=now - timedelta(seconds=max(window, longest)),
-    ).values_list("model_id", "latency_ms", "confidence", "cached", "success", "timestamp")
-    for model_id, latency, confidence, cached, success, timestamp in metrics:
-        rows[model_id].append((latency, confidence, cached, success, timestamp))
+    ).values_list("model_id", "latency_ms", "confidence", "cached", "success", "rows", "timestamp")
+    for model_id, latency, confidence, cached, success, count, timestamp in metrics:
+        rows[model_id].append((latency, confidence, cached, success, count, timestamp))
         if model_id not in newest or timestamp > newest[model_id]:
             newest[model_id] = timestamp
     return DashboardMetrics(
