@@ -121,3 +121,33 @@ def test_it_shows_a_service_token_only_its_own_jobs(api, staff_api, builtin_mode
     assert other.get("/api/v1/jobs/").json()["count"] == 0
     assert [j["id"] for j in api.get("/api/v1/jobs/").json()["results"]] == [mine["id"]]
     assert staff_api.get(f"/api/v1/jobs/{mine['id']}/").status_code == 200
+
+
+def test_it_routes_each_object_to_its_sticky_arm_and_counts_every_row_in_the_stats(api, celery_worker):
+    done = wait_for_job(api, upload(api, lead_csv(300), modelId="lead-scoring-v2", idColumn="lead_id",
+                                    objectType="lead").json()["id"])
+    assert done["status"] == "succeeded", done
+    rows = list(csv.DictReader(io.StringIO(b"".join(api.get(done["resultsUrl"]).streaming_content).decode())))
+    arms = {r["lead_id"]: r["abTestArm"] for r in rows}
+    assert set(arms.values()) == {"champion", "challenger"}
+    for object_id in ("L-3", "L-150", "L-299"):  # a single prediction for the same lead meets the same arm
+        single = api.post("/api/v1/predictions/", {"modelId": "lead-scoring-v2", "features": {
+            "company_size": 50, "industry": "Retail", "engagement_score": 5, "job_title": "CEO", "budget": 10},
+            "context": {"objectType": "lead", "objectId": object_id}}, format="json").json()
+        assert single["metadata"]["abTestArm"] == arms[object_id]
+    logged = PredictionLog.objects.filter(object_type="lead", requested_model_id="lead-scoring-v2")
+    assert logged.count() == 300 + 3
+    challenger = sum(1 for arm in arms.values() if arm == "challenger")
+    stats = api.get("/api/v1/models/lead-scoring-v2/stats/").json()
+    assert stats["totalPredictions"] == challenger + 3 - sum(  # the single ones on the champion arm
+        1 for o in ("L-3", "L-150", "L-299") if arms[o] == "champion")
+    champion_stats = api.get("/api/v1/models/lead-scoring-v1/stats/").json()
+    assert champion_stats["totalPredictions"] == 300 - challenger + sum(
+        1 for o in ("L-3", "L-150", "L-299") if arms[o] == "champion")
+
+
+def test_it_refuses_a_file_that_breaks_off_mid_stream(api, builtin_models_restored):
+    broken = gzip.compress(lead_csv(2000))[:-600]  # a truncated download
+    response = upload(api, broken, name="leads.csv.gz")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "unreadable_file"
+    assert api.get("/api/v1/jobs/").json()["count"] == 0
