@@ -206,3 +206,54 @@ def test_an_admin_uploads_an_onnx_file_on_the_models_page(client, pipeline):
     response = client.post(url, {"file": SimpleUploadedFile("model.onnx", pipeline[1])})
     assert response.status_code == 302, response.content[:500]
     assert ModelArtifact.objects.filter(model_id="lead-onnx-admin").exists()
+
+
+def test_it_scores_a_whole_batch_in_one_onnxruntime_run(staff_api, pipeline):
+    from predictions.providers import provider_for
+
+    register("lead-onnx-runs")
+    assert upload(staff_api, "lead-onnx-runs", pipeline[1]).status_code == 201
+    model = MLModel.objects.get(pk="lead-onnx-runs")
+    predictor = provider_for(model).predictor(model)
+    session, calls = predictor.session, []
+
+    class Counting:
+        def run(self, *args, **kwargs):
+            calls.append(len(next(iter(args[1].values()))))
+            return session.run(*args, **kwargs)
+
+    predictor.session = Counting()
+    rows = synthetic.leads(n=300, seed=5).rows
+    response = staff_api.post("/api/v1/predictions/batch/", {"modelId": "lead-onnx-runs", "features": rows},
+                              format="json")
+    assert response.status_code == 200, response.content
+    assert calls == [300]
+
+
+def test_it_serves_a_regressor_taking_one_matrix_input_and_explains_it(staff_api):
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 100, (200, 3))
+    fitted = LinearRegression().fit(x, x @ [2.0, -1.0, 0.5] + 7)
+    data = to_onnx(fitted, x[:1].astype(np.float32)).SerializeToString()
+    schema = {"features": [{"name": n, "type": "number"} for n in ("deals", "calls", "emails")]}
+    background = [{"deals": 10.0, "calls": 20.0, "emails": 30.0}]
+    services.model_register(data={
+        "id": "revenue-onnx-v1", "name": "r", "version": "1", "type": "regression", "provider": "local",
+        "feature_schema": schema, "provider_config": {"config": {"explanationBackground": background}}})
+    response = upload(staff_api, "revenue-onnx-v1", data)
+    assert response.status_code == 201, response.content
+    assert response.json()["artifact"]["kind"] == "regressor"
+    rows = [{"deals": 50.0, "calls": 10.0, "emails": 4.0}, {"deals": 1.0, "calls": 99.0, "emails": 60.0}]
+    results = staff_api.post("/api/v1/predictions/batch/", {"modelId": "revenue-onnx-v1", "features": rows},
+                             format="json").json()["results"]
+    expected = fitted.predict(np.array([[r["deals"], r["calls"], r["emails"]] for r in rows]))
+    assert [r["prediction"]["value"] for r in results] == pytest.approx(list(expected), rel=1e-5)
+    assert [r["confidence"] for r in results] == [None, None]
+    body = staff_api.post("/api/v1/explanations/", {"modelId": "revenue-onnx-v1", "features": rows[0]},
+                          format="json").json()
+    # Linear: each feature's Shapley value is its weight times its change from the background.
+    shap = {c["feature"]: c["shapValue"] for c in body["featureContributions"]}
+    assert shap == pytest.approx({"deals": 2.0 * 40, "calls": -1.0 * -10, "emails": 0.5 * -26}, rel=1e-4)
