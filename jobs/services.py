@@ -26,6 +26,8 @@ from registry.models import MLModel
 from registry.selectors import model_get
 
 logger = logging.getLogger(__name__)
+# Starts of one chunk (redeliveries, requeues after a stall) before its job is failed.
+MAX_ATTEMPTS = 5
 
 
 def _limits() -> dict:
@@ -123,6 +125,10 @@ def chunk_score(*, chunk_id: int) -> None:
     if chunk is None or chunk.is_done or not chunk.job.is_active:
         return
     job = chunk.job
+    if chunk.attempts >= MAX_ATTEMPTS:
+        # Started that often and never committed: it kills its worker (a poison chunk).
+        job_fail(job_id=job.pk, error=f"Chunk {chunk.index} was started {chunk.attempts} times without finishing.")
+        return
     _chunk_started(chunk)
     try:
         requested = resolve_model(job.model_id)

@@ -151,3 +151,16 @@ def test_it_refuses_a_file_that_breaks_off_mid_stream(api, builtin_models_restor
     response = upload(api, broken, name="leads.csv.gz")
     assert response.status_code == 400 and response.json()["error"]["code"] == "unreadable_file"
     assert api.get("/api/v1/jobs/").json()["count"] == 0
+
+
+def test_it_fails_a_job_whose_chunk_keeps_killing_its_worker(api, builtin_models_restored):
+    from jobs import services
+    from jobs.models import JobChunk
+
+    job = upload(api, lead_csv(10)).json()
+    chunk = JobChunk.objects.get(job_id=job["id"])
+    JobChunk.objects.filter(pk=chunk.pk).update(attempts=services.MAX_ATTEMPTS)
+    services.chunk_score(chunk_id=chunk.pk)
+    body = api.get(f"/api/v1/jobs/{job['id']}/").json()
+    assert body["status"] == "failed" and "started 5 times" in body["error"]
+    assert PredictionLog.objects.count() == 0
