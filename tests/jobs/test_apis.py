@@ -164,3 +164,11 @@ def test_it_fails_a_job_whose_chunk_keeps_killing_its_worker(api, builtin_models
     body = api.get(f"/api/v1/jobs/{job['id']}/").json()
     assert body["status"] == "failed" and "started 5 times" in body["error"]
     assert PredictionLog.objects.count() == 0
+
+
+def test_it_answers_from_the_cache_only_when_asked(api, celery_worker):
+    for use_cache in (False, True, True):
+        done = wait_for_job(api, upload(api, lead_csv(20), idColumn="lead_id", useCache=use_cache).json()["id"])
+        assert done["status"] == "succeeded"
+    cached = list(PredictionLog.objects.order_by("created_at").values_list("cached", flat=True))
+    assert cached == [False] * 40 + [True] * 20  # the first cached run fills the cache, the second reads it
