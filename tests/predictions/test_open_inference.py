@@ -83,9 +83,18 @@ class TestTritonClient:
     def test_it_refuses_a_client_without_a_token(self, client):
         from tritonclient.utils import InferenceServerException
 
-        with pytest.raises(InferenceServerException):
+        with pytest.raises(InferenceServerException) as refused:
             client.infer("lead-scoring-v1", lead_inputs(ROWS[:1]))
+        assert "credentials were not provided" in refused.value.message()
         assert not PredictionLog.objects.exists()
+
+    def test_its_errors_reach_tritons_client_as_text(self, client, service_token):
+        from tritonclient.utils import InferenceServerException
+
+        rows = [dict(LEAD, engagement_score=150)]
+        with pytest.raises(InferenceServerException) as refused:
+            client.infer("lead-scoring-v1", lead_inputs(rows), headers={"Authorization": f"Token {service_token}"})
+        assert "engagement_score" in refused.value.message()
 
 
 # --- the request checks, through Django's test client ----------------------------------------
@@ -143,8 +152,8 @@ def test_it_takes_list_features_as_json_text(api):
 def test_it_refuses_a_bad_request_with_a_400_and_stores_nothing(api, columns, code, words):
     response = infer(api, "lead-scoring-v1", columns)
     assert response.status_code == 400, response.content
-    error = response.json()["error"]
-    assert words in error["message"] and (code is None or error["code"] == code)
+    body = response.json()
+    assert words in body["error"] and (code is None or body["code"] == code)
     assert not PredictionLog.objects.exists()
 
 
@@ -169,4 +178,4 @@ def test_it_refuses_more_rows_than_a_batch_may_hold(api, settings):
     settings.HOTCRM = {**settings.HOTCRM, "BATCH_LIMIT": 3}
     rows = [LEAD] * 4
     response = infer(api, "lead-scoring-v1", lead_columns(rows))
-    assert response.status_code == 400 and response.json()["error"]["code"] == "batch_too_large"
+    assert response.status_code == 400 and response.json()["code"] == "batch_too_large"
