@@ -72,3 +72,5 @@ bench-cache: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(PY) scripts/check-import-cycles
+	$(VENV)/bin/mypy

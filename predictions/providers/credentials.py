@@ -5,15 +5,18 @@ stored as a value (encrypted at rest) or as the name of an environment variable 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hotcrm_ai.errors import ProviderFailed
 from registry.crypto import decrypt_credentials
 
+if TYPE_CHECKING:
+    from registry.models import MLModel
+
 ENV_SUFFIX = "Env"
 
 
-def credentials_for(model: Any) -> dict[str, str]:
+def credentials_for(model: MLModel) -> dict[str, str]:
     stored = decrypt_credentials(model.credentials_encrypted)
     resolved = {k: v for k, v in stored.items() if not k.endswith(ENV_SUFFIX)}
     for key, variable in stored.items():
