@@ -263,6 +263,14 @@ HOTCRM = {
     "OPENAI_BASE_URL": env_str("OPENAI_BASE_URL"),
     "OPENAI_MODEL": env_str("OPENAI_MODEL", "gpt-4o-mini"),
     "OPENAI_TIMEOUT": env_int("OPENAI_TIMEOUT", 20),
+    # Hosts external providers may be called at (core/outbound.py says how patterns match):
+    # by default the public endpoints of the providers this service speaks to; loopback and
+    # private networks only when listed; link-local and metadata addresses never.
+    "PROVIDER_ALLOWED_HOSTS": env_list("PROVIDER_ALLOWED_HOSTS", [
+        "api.openai.com", "*.amazonaws.com", "*.amazonaws.com.cn", "*.azure.com", "*.azureml.net",
+    ]),
+    # `credentials.*Env` may name only environment variables with this prefix.
+    "PROVIDER_ENV_PREFIX": env_str("PROVIDER_ENV_PREFIX", "HOTCRM_PROVIDER_"),
     # Fernet key for provider credentials at rest; derived from SECRET_KEY when unset.
     "CREDENTIALS_KEY": env_str("CREDENTIALS_KEY"),
     # Explanations: permutations of a sampled (over 12 features) estimate; rows per provider

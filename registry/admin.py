@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
 from hotcrm_ai.errors import ApplicationError
+from predictions.providers.credentials import credential_errors
 from registry import services
 from registry.audit import actor_of
 from registry.crypto import decrypt_credentials
@@ -58,6 +59,14 @@ class MLModelForm(forms.ModelForm):
         self.fields["region"].initial = stored.get("region", "")
         for field in ("api_key_env", "access_key_id_env", "secret_access_key_env"):
             self.fields[field].initial = stored.get(CREDENTIAL_NAMES[field], "")
+
+    def clean(self):
+        cleaned = super().clean()
+        fields = {key: field for field, key in CREDENTIAL_NAMES.items()}
+        for key, value in (self.credentials() or {}).items():
+            if problems := credential_errors({key: value}):
+                self.add_error(fields.get(key), problems[0])
+        return cleaned
 
     def credentials(self) -> dict[str, str] | None:
         """The credentials to store, or None when nothing changed."""

@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from core.validation import storable_text_error
 from ml.schema import check_schema
 from monitoring.thresholds import check_thresholds
 
@@ -36,6 +37,10 @@ class Provider(models.TextChoices):
 class AbMode(models.TextChoices):
     SPLIT = "split", "Split traffic"
     SHADOW = "shadow", "Shadow (champion answers, challenger runs on a sample)"
+
+
+STORED_TEXT_FIELDS = ("id", "name", "version", "description", "provider_config", "feature_schema",
+                      "metrics", "health_thresholds")
 
 
 class MLModel(models.Model):
@@ -114,6 +119,13 @@ class MLModel(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
+        # A string the database cannot store would fail the save, or be stored (SQLite) and
+        # then fail every read of the registry: refused here, for the admin and the API alike.
+        for field in STORED_TEXT_FIELDS:
+            if problem := storable_text_error(getattr(self, field), field):
+                errors[field] = problem
+        if errors:
+            raise ValidationError(errors)
         try:
             check_schema(self.feature_schema)
         except ValueError as exc:

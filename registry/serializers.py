@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from predictions.providers.credentials import credential_errors
 from registry.crypto import decrypt_credentials
 from registry.models import AbMode, MLModel, ModelStatus, ModelType, Provider
 
@@ -37,6 +38,8 @@ class ProviderConfigSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 f"Unknown credential keys: {', '.join(sorted(unknown))}; use {', '.join(sorted(CREDENTIAL_KEYS))}."
             )
+        if problems := credential_errors(value):
+            raise serializers.ValidationError(problems)
         return value
 
 

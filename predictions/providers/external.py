@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from core.outbound import OutboundRefused
+from core.validation import non_finite_number, unstorable_text
 from hotcrm_ai.errors import ApplicationError, ProviderFailed
 from ml.base import Prediction
 from predictions.providers.base import HealthResult, Provider
@@ -19,6 +21,8 @@ from predictions.providers.resilience import (
     Redactor,
     UpstreamError,
     guarded_call,
+    malformed,
+    misconfigured,
     model_config,
 )
 
@@ -43,8 +47,14 @@ class ExternalProvider(Provider):
         return CallContext(model, credentials, CallPolicy.for_model(model), Redactor(credentials.values()))
 
     def call(self, ctx: CallContext, fn: Callable[[], T]) -> T:
-        return guarded_call(fn, model=ctx.model, target=self.target(ctx.model), policy=ctx.policy,
-                            redact=ctx.redact)
+        def checked() -> T:
+            try:
+                return checked_answer(fn())
+            except OutboundRefused as exc:  # raised by the transport, whichever SDK wraps it
+                raise misconfigured(exc.message) from None
+
+        return guarded_call(checked, model=ctx.model, target=self.target(ctx.model),
+                            policy=ctx.policy, redact=ctx.redact)
 
     def each_row(self, ctx: CallContext, rows: list[dict[str, Any]],
                  one: Callable[[dict[str, Any]], Prediction]) -> list[Prediction]:
@@ -76,6 +86,18 @@ class ExternalProvider(Provider):
             return HealthResult(False, _ms(started), f"unexpected {type(exc).__name__}")
         CircuitBreaker(self.target(model), ctx.policy).reset()
         return HealthResult(True, _ms(started), redact(detail)[:300])
+
+
+def checked_answer(answer: T) -> T:
+    """The provider's answer, if every number in it is finite and every string storable:
+    else a malformed response (502, never cached), not a 500 or a row no database takes."""
+    items = answer if isinstance(answer, list) else [answer]
+    values = [(p.value, p.confidence) if isinstance(p, Prediction) else p for p in items]
+    if non_finite_number(values) is not None:
+        raise malformed("a number in the answer is NaN or infinite")
+    if unstorable_text(values) is not None:
+        raise malformed("a string in the answer holds a NUL character or a lone surrogate")
+    return answer
 
 
 def model_endpoint(model: Any, *, required: bool = True) -> str:

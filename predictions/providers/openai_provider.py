@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import openai
 
+from core.outbound import OutboundTransport
 from ml.base import Prediction
 from predictions.providers.external import CallContext, ExternalProvider
 from predictions.providers.mapping import example_row
@@ -104,8 +105,7 @@ class OpenAIProvider(ExternalProvider):
         except openai.APITimeoutError:
             raise UpstreamError("timed out", timeout=True) from None
         except openai.APIConnectionError as exc:
-            raise UpstreamError(f"connection failed ({type(exc).__name__})", retryable=True,
-                                reason="connection") from None
+            raise _connection_error(exc) from None
         except openai.APIStatusError as exc:
             # Not the server's message: OpenAI's 401 message quotes part of the key.
             code = exc.code if isinstance(getattr(exc, "code", None), str) else ""
@@ -160,9 +160,13 @@ class OpenAIProvider(ExternalProvider):
         client = self._clients.get(cache_key)
         if client is None:
             with self._lock:
+                timeout = httpx.Timeout(ctx.policy.read_timeout, connect=ctx.policy.connect_timeout)
                 client = openai.OpenAI(
                     api_key=key, base_url=base_url, max_retries=0,  # our retry layer decides
-                    timeout=httpx.Timeout(ctx.policy.read_timeout, connect=ctx.policy.connect_timeout),
+                    timeout=timeout,
+                    # Every request checked against PROVIDER_ALLOWED_HOSTS, as for the others.
+                    http_client=httpx.Client(transport=OutboundTransport(), timeout=timeout,
+                                             follow_redirects=False),
                 )
                 self._clients = {k: v for k, v in self._clients.items() if k[0] != ctx.model.pk}
                 self._clients[cache_key] = client
@@ -179,10 +183,14 @@ class OpenAIProvider(ExternalProvider):
         except openai.APITimeoutError:
             raise UpstreamError("timed out", timeout=True) from None
         except openai.APIConnectionError as exc:
-            raise UpstreamError(f"connection failed ({type(exc).__name__})", retryable=True) from None
+            raise _connection_error(exc) from None
         except openai.APIStatusError as exc:
             raise status_error(exc.status_code, None, exc.code if isinstance(exc.code, str) else "") from None
         return f"model {getattr(found, 'id', name)} is available"
+
+
+def _connection_error(exc: openai.APIConnectionError) -> UpstreamError:
+    return UpstreamError(f"connection failed ({type(exc).__name__})", retryable=True, reason="connection")
 
 
 def _labels(model: Any) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -43,15 +44,19 @@ class UpstreamError(Exception):
         self.reason = reason or ("timeout" if timeout else "upstream_error")
 
 
-def status_error(status: int, retry_after: str | None, detail: str = "") -> UpstreamError:
+def status_error(status: int, retry_after: str | None, code: str = "") -> UpstreamError:
     """An HTTP status from a provider: 429 and 5xx are retried, other 4xx are not and do not
-    trip the breaker (the endpoint is up; the request or the credentials are wrong)."""
+    trip the breaker (the endpoint is up; the request or the credentials are wrong). Of the
+    body only an error code (`invalid_api_key`) is kept, never prose the upstream chose."""
     retryable = status == 429 or status >= 500
-    suffix = f": {detail}" if detail and not retryable else ""
+    suffix = f": {code}" if code and not retryable and _ERROR_CODE.fullmatch(code) else ""
     return UpstreamError(
         f"HTTP {status}{suffix}", retryable=retryable, retry_after=parse_retry_after(retry_after),
         status=status, trips=retryable, reason="http_status",
     )
+
+
+_ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 
 
 def malformed(what: str) -> UpstreamError:
