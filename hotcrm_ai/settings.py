@@ -263,6 +263,8 @@ HOTCRM = {
     "OPENAI_BASE_URL": env_str("OPENAI_BASE_URL"),
     "OPENAI_MODEL": env_str("OPENAI_MODEL", "gpt-4o-mini"),
     "OPENAI_TIMEOUT": env_int("OPENAI_TIMEOUT", 20),
+    # Else this registry model (provider openai) translates questions; none when unset.
+    "ANALYTICS_LLM_MODEL_ID": env_str("ANALYTICS_LLM_MODEL_ID"),
     # Hosts external providers may be called at (core/outbound.py says how patterns match):
     # by default the public endpoints of the providers this service speaks to; loopback and
     # private networks only when listed; link-local and metadata addresses never.

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from hotcrm_ai.errors import ApplicationError
 from predictions.providers.credentials import credential_errors
+from predictions.providers.validation import provider_requirement_errors
 from registry import services
 from registry.audit import actor_of
 from registry.crypto import decrypt_credentials
@@ -66,6 +67,12 @@ class MLModelForm(forms.ModelForm):
         for key, value in (self.credentials() or {}).items():
             if problems := credential_errors({key: value}):
                 self.add_error(fields.get(key), problems[0])
+        stored = decrypt_credentials(self.instance.credentials_encrypted) if self.instance.pk else {}
+        credentials = self.credentials()
+        for problem in provider_requirement_errors(
+                cleaned.get("provider", ""), cleaned.get("provider_config"),
+                stored if credentials is None else credentials):
+            self.add_error(None, problem)
         return cleaned
 
     def credentials(self) -> dict[str, str] | None:

@@ -8,13 +8,14 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from hotcrm_ai import generations
 from hotcrm_ai.errors import Conflict
 from ml import artifacts
 from registry.audit import SYSTEM, Actor, changes_record, snapshot
-from registry.crypto import artifact_key, encrypt_credentials
+from registry.crypto import artifact_key, decrypt_credentials, encrypt_credentials
 from registry.models import MLModel, ModelArtifact, ModelStatus, Provider, RegistryChange
 from registry.selectors import GENERATION_KEY, artifact_latest_meta
 
@@ -42,6 +43,14 @@ def _save(model: MLModel, *, bump: bool) -> MLModel:
     return model
 
 
+def _check_provider_requirements(model: MLModel, credentials: dict[str, Any]) -> None:
+    # Imported here: the providers package builds on the registry, not the other way round.
+    from predictions.providers.validation import provider_requirement_errors
+
+    if problems := provider_requirement_errors(model.provider, model.provider_config, credentials):
+        raise ValidationError({"provider_config": problems})
+
+
 @transaction.atomic
 def model_register(
     *, data: dict[str, Any], credentials: dict[str, Any] | None = None, actor: Actor = SYSTEM
@@ -49,6 +58,7 @@ def model_register(
     model = MLModel(**data)
     model.credentials_encrypted = encrypt_credentials(credentials or {})
     model.full_clean(validate_unique=True)
+    _check_provider_requirements(model, credentials or {})
     model.save(force_insert=True)
     changes_record(model_id=model.pk, action=RegistryChange.Action.CREATE, before=None,
                    after=snapshot(model), actor=actor,
@@ -72,6 +82,8 @@ def model_update(
     if credentials is not None:
         model.credentials_encrypted = encrypt_credentials(credentials)
         changed.add("credentials_encrypted")
+    if changed & {"provider", "provider_config", "credentials_encrypted"}:
+        _check_provider_requirements(model, decrypt_credentials(model.credentials_encrypted))
     _save(model, bump=bool(changed & ANSWER_FIELDS))
     changes_record(model_id=model.pk, action=action, before=before, after=snapshot(model), actor=actor,
                    credentials_changed=sorted(credentials) if credentials is not None else None)

@@ -72,4 +72,4 @@ class AzureMLProvider(ExternalProvider):
             response = http.send("GET", str(health_url), policy=ctx.policy, headers=self._headers(ctx))
             return f"GET {health_url}: HTTP {response.status_code}"
         prediction = self._score(ctx, [example_row(ctx.model)])[0]
-        return f"scored one example row: {str(prediction.value)[:80]}"
+        return f"scored one example row: {prediction.value}"

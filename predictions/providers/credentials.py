@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 
@@ -58,3 +59,71 @@ def credentials_for(model: Any) -> dict[str, str]:
             )
         resolved[key[: -len(ENV_SUFFIX)]] = value
     return resolved
+
+
+# --- secrets outside `credentials` ---------------------------------------------------------
+# An endpoint's user info and secret-looking query values (`?code=…`, `?api_key=…`) and
+# credential headers in `config.headers` are secrets too: never returned, never audited.
+URL_KEYS = ("healthUrl", "controlEndpoint")
+REDACTED = "***"
+
+
+def secret_name(name: str) -> bool:
+    """Query keys and headers that carry credentials by convention."""
+    lowered = name.lower().replace("-", "_")
+    return lowered in {"authorization", "cookie", "code", "sig", "signature"} or any(
+        word in lowered for word in ("key", "token", "secret", "auth", "password", "credential"))
+
+
+def config_secrets(provider_config: Any) -> list[str]:
+    """Every secret value a provider config holds outside `credentials`."""
+    if not isinstance(provider_config, dict):
+        return []
+    config = provider_config.get("config") if isinstance(provider_config.get("config"), dict) else {}
+    found: list[str] = []
+    for url in (provider_config.get("endpoint"), *(config.get(k) for k in URL_KEYS)):
+        if isinstance(url, str):
+            found += _url_secrets(url)
+    headers = config.get("headers")
+    if isinstance(headers, dict):
+        found += [str(v) for k, v in headers.items() if secret_name(str(k)) and v]
+    return found
+
+
+def public_provider_config(provider_config: Any) -> dict[str, Any]:
+    """The provider config as it may be shown or audited: every secret replaced by ***."""
+    if not isinstance(provider_config, dict):
+        return {}
+    out = dict(provider_config)
+    if isinstance(out.get("endpoint"), str):
+        out["endpoint"] = redacted_url(out["endpoint"])
+    config = out.get("config")
+    if isinstance(config, dict):
+        config = dict(config)
+        for key in URL_KEYS:
+            if isinstance(config.get(key), str):
+                config[key] = redacted_url(config[key])
+        if isinstance(config.get("headers"), dict):
+            config["headers"] = {k: REDACTED if secret_name(str(k)) else v
+                                 for k, v in config["headers"].items()}
+        out["config"] = config
+    return out
+
+
+def redacted_url(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    if "@" in parts.netloc:
+        netloc = f"{REDACTED}@{netloc}"
+    query = urlencode([(k, REDACTED if secret_name(k) else v)
+                       for k, v in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _url_secrets(url: str) -> list[str]:
+    parts = urlsplit(url)
+    found = [s for s in (parts.username, parts.password) if s]
+    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if secret_name(k) and v]
+    # Also as they are spelled in the URL itself (percent-encoded), where a message quotes it.
+    found += [v for k, v in (p.partition("=")[::2] for p in parts.query.split("&")) if secret_name(k) and v]
+    return found

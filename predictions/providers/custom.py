@@ -71,4 +71,4 @@ class CustomProvider(ExternalProvider):
         row = example_row(ctx.model)
         rows_key = request_config(ctx.model).get("rowsKey", "instances")
         prediction = self._batch(ctx, [row], str(rows_key))[0] if rows_key else self._one(ctx, row)
-        return f"scored one example row: {str(prediction.value)[:80]}"
+        return f"scored one example row: {prediction.value}"

@@ -14,7 +14,7 @@ from core.validation import non_finite_number, unstorable_text
 from hotcrm_ai.errors import ApplicationError, ProviderFailed
 from ml.base import Prediction
 from predictions.providers.base import HealthResult, Provider
-from predictions.providers.credentials import credentials_for
+from predictions.providers.credentials import config_secrets, credentials_for
 from predictions.providers.resilience import (
     CallPolicy,
     CircuitBreaker,
@@ -44,7 +44,8 @@ class ExternalProvider(Provider):
 
     def context(self, model: Any) -> CallContext:
         credentials = credentials_for(model)
-        return CallContext(model, credentials, CallPolicy.for_model(model), Redactor(credentials.values()))
+        secrets = [*credentials.values(), *config_secrets(model.provider_config)]
+        return CallContext(model, credentials, CallPolicy.for_model(model), Redactor(secrets))
 
     def call(self, ctx: CallContext, fn: Callable[[], T]) -> T:
         def checked() -> T:

@@ -177,7 +177,7 @@ class OpenAIProvider(ExternalProvider):
         name = str(model_config(ctx.model).get("model") or DEFAULT_MODEL)
         if model_config(ctx.model).get("healthCheck") == "complete":
             prediction = self._ask(ctx, self.task(ctx.model), example_row(ctx.model))
-            return f"answered an example: {str(prediction.value)[:80]}"
+            return f"answered an example: {prediction.value}"
         try:
             found = self._client(ctx).models.retrieve(name)
         except openai.APITimeoutError:

@@ -202,7 +202,7 @@ class SageMakerProvider(ExternalProvider):
             raise misconfigured("config.endpointName is required")
         if model_config(ctx.model).get("healthCheck") == "invoke":
             prediction = self._invoke(ctx, _single(self, ctx.model, example_row(ctx.model)), 1)[0]
-            return f"invoked with one example row: {str(prediction.value)[:80]}"
+            return f"invoked with one example row: {prediction.value}"
         with _boto_errors():
             status = self._client(ctx, "sagemaker").describe_endpoint(EndpointName=name).get("EndpointStatus")
         if status != "InService":

@@ -3,17 +3,18 @@ is a 400 (or a form error in the admin) rather than a failing prediction later."
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from core.outbound import outbound_url_problem
+from predictions.providers.credentials import URL_KEYS, secret_name
 from hotcrm_ai.errors import ApplicationError
 from predictions.providers.resilience import CallPolicy
 
 NEEDS_ENDPOINT = {"azure-ml", "custom"}
-# Other URLs a provider config may hold; each is called, so each must be an allowed host.
-URL_KEYS = ("healthUrl", "controlEndpoint")
+NEEDS_API_KEY = {"azure-ml", "openai"}
 METHODS = ("POST", "PUT")
 # Headers that steer the HTTP exchange itself, which a model's config must not set.
 FORBIDDEN_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te",
@@ -27,13 +28,6 @@ CHOICES = {
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
-
-
-def secret_header(name: str) -> bool:
-    """Headers that carry credentials by convention (Authorization, X-Api-Key, Cookie...)."""
-    lowered = name.lower()
-    return lowered in {"authorization", "cookie"} or any(
-        word in lowered for word in ("key", "token", "secret", "auth", "password", "signature"))
 
 
 def provider_config_errors(provider: str, model_type: str, provider_config: Any) -> list[str]:
@@ -94,7 +88,30 @@ def _header_errors(headers: Any) -> list[str]:
     for name in headers:
         if name.lower() in FORBIDDEN_HEADERS or not _TOKEN.fullmatch(name):
             problems.append(f"providerConfig.config.headers may not set {name[:60]!r}.")
-        elif secret_header(name):
+        elif secret_name(name):
             problems.append(f"providerConfig.config.headers.{name} looks like a credential: put it in "
                             "credentials.apiKey and name the header in config.authHeader.")
     return problems
+
+
+def provider_requirement_errors(provider: str, provider_config: Any, credentials: dict[str, Any]) -> list[str]:
+    """What a call will need that is missing, so a model is refused at registration rather than
+    answering 502 `misconfigured` forever. `credentials` are the ones that will be stored."""
+    config = (provider_config or {}).get("config") if isinstance(provider_config, dict) else {}
+    config = config if isinstance(config, dict) else {}
+    problems = []
+    if provider in NEEDS_API_KEY and not _has(credentials, "apiKey"):
+        problems.append(f"providerConfig.credentials.apiKey (or apiKeyEnv) is required for {provider}.")
+    if provider == "aws-sagemaker":
+        if _has(credentials, "accessKeyId") != _has(credentials, "secretAccessKey"):
+            problems.append("providerConfig.credentials.accessKeyId and secretAccessKey (or their *Env "
+                            "names) go together: set both or neither.")
+        if not (credentials.get("region") or config.get("region") or os.environ.get("AWS_REGION")
+                or os.environ.get("AWS_DEFAULT_REGION")):
+            problems.append("providerConfig.credentials.region (or config.region) is required for "
+                            "aws-sagemaker.")
+    return problems
+
+
+def _has(credentials: dict[str, Any], key: str) -> bool:
+    return bool(credentials.get(key) or credentials.get(f"{key}Env"))
