@@ -6,23 +6,37 @@ PORT ?= 8000
 WORKERS ?= 3
 export CACHE_KEY_PREFIX ?= hotcrm
 
-.PHONY: setup run test bench load bench-ab bench-cache bench-monitoring lint
+.PHONY: setup lock lock-add run test bench load bench-ab bench-cache bench-monitoring lint
 
-$(VENV)/.installed: pyproject.toml
+# The venv holds exactly requirements.lock (uv pip sync: nothing more, nothing less).
+$(VENV)/.installed: requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) scripts/lockfile.py install
 	touch $@
 
 setup: $(VENV)/.installed
+	$(PY) scripts/lockfile.py check
 	bash scripts/setup-assets
+
+# Re-resolve every lock (project and bench venvs) to the newest versions pyproject.toml and
+# bench/*.in allow, then install the result. `make lock-add` keeps the current pins and only
+# resolves what was added.
+lock: $(VENV)/.installed
+	$(PY) scripts/lockfile.py compile --upgrade
+	$(PY) scripts/lockfile.py install
+	touch $(VENV)/.installed
+
+lock-add: $(VENV)/.installed
+	$(PY) scripts/lockfile.py compile
+	$(PY) scripts/lockfile.py install
+	touch $(VENV)/.installed
 
 run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py train_builtin_models --if-missing
 	$(PY) manage.py create_api_token default --staff --if-first
-	$(VENV)/bin/gunicorn hotcrm_ai.wsgi --config gunicorn.conf.py --bind 127.0.0.1:$(PORT) --workers $(WORKERS)
+	VENV=$(VENV) PORT=$(PORT) WORKERS=$(WORKERS) bash scripts/run-service
 
 test: setup
 	bash scripts/setup-browser

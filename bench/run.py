@@ -277,16 +277,20 @@ def recorded_rows(model_id: str) -> tuple[int, int]:
 # --- MLflow -----------------------------------------------------------------------------
 
 def mlflow_ensure() -> Path:
-    """MLflow in its own virtual environment, with the scikit-learn that fitted our model."""
-    import sklearn
-
+    """MLflow in its own virtual environment, exactly bench/mlflow.lock (scikit-learn and numpy
+    as in the project's lock, so the fitted pipeline unpickles); re-synced when the lock changes."""
     python = MLFLOW_VENV / "bin" / "python"
-    if not (MLFLOW_VENV / ".installed").exists():
-        print("Installing MLflow into bench/.mlflow-venv (once) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "mlflow>=3,<4", f"scikit-learn=={sklearn.__version__}"], check=True)
-        (MLFLOW_VENV / ".installed").touch()
+    stamp = MLFLOW_VENV / ".installed"
+    lock = BENCH / "mlflow.lock"
+    if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
+        print("Installing bench/mlflow.lock into bench/.mlflow-venv ...", flush=True)
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "lockfile.py"), "install", "mlflow",
+                        "--python", str(python)], check=True)
+        stamp.touch()
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "lockfile.py"), "check", "mlflow",
+                    "--python", str(python)], check=True)
     return python
 
 

@@ -1,6 +1,8 @@
 """Where this service may send requests: only to hosts an operator allows.
 
-One question, `outbound_url_problem(url)`, asked by every caller: provider endpoints, health
+One question, `outbound_url_problem(url)` (`outbound_url_check` raises instead; the
+transports of `guarded_transport`/`OutboundTransport` ask it before every request), asked by
+every caller: provider endpoints, health
 URLs and SDK base URLs at registration (without resolving) and again at call time (against
 every address the host resolves to), and by any other outbound caller (webhooks, Slack) with
 its own list of patterns.
@@ -77,22 +79,38 @@ def outbound_url_check(url: str, **kwargs: Any) -> None:
         raise OutboundRefused(f"Outbound call refused: {problem}")
 
 
-class OutboundTransport(httpx.HTTPTransport):
-    """An httpx transport that asks `outbound_url_problem` (resolving) before every request,
-    so an SDK built on httpx (OpenAI's) cannot be pointed anywhere else either."""
+def guarded_transport(base: type) -> type:
+    """An httpx-style transport class that asks `outbound_url_problem` (resolving) before every
+    request, so a client or SDK built on it cannot be pointed anywhere else. A factory because
+    the OpenAI SDK runs on its own fork of httpx (`httpx2`), with a transport class of its own."""
 
-    def __init__(self, *args: Any, allowed: Iterable[str] | None = None,
-                 setting: str = "PROVIDER_ALLOWED_HOSTS", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.allowed = None if allowed is None else list(allowed)
-        self.setting = setting
+    class Guarded(base):  # type: ignore[valid-type, misc]
+        def __init__(self, *args: Any, allowed: Iterable[str] | None = None,
+                     setting: str = "PROVIDER_ALLOWED_HOSTS", **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.allowed = None if allowed is None else list(allowed)
+            self.setting = setting
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        problem = outbound_url_problem(str(request.url), allowed=self.allowed, resolve=True,
-                                       setting=self.setting)
-        if problem:
-            raise OutboundRefused(f"Outbound call refused: {problem}")
-        return super().handle_request(request)
+        def handle_request(self, request: Any) -> Any:
+            problem = outbound_url_problem(str(request.url), allowed=self.allowed, resolve=True,
+                                           setting=self.setting)
+            if problem:
+                raise OutboundRefused(f"Outbound call refused: {problem}")
+            return super().handle_request(request)
+
+    Guarded.__name__ = Guarded.__qualname__ = f"Outbound{base.__name__}"
+    return Guarded
+
+
+OutboundTransport = guarded_transport(httpx.HTTPTransport)
+
+
+def outbound_openai_client(**kwargs: Any) -> Any:
+    """An http_client for the OpenAI SDK whose every request is checked like ours."""
+    import httpx2
+    import openai
+
+    return openai.DefaultHttpxClient(transport=guarded_transport(httpx2.HTTPTransport)(), **kwargs)
 
 
 # --- helpers ------------------------------------------------------------------------------

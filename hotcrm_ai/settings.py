@@ -150,6 +150,50 @@ if REDIS_URL:
 else:
     CACHES = {"default": MEMORY_CACHE, "memory": MEMORY_CACHE}
 
+# --- Celery ---------------------------------------------------------------------------
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html
+# Production: REDIS_URL's Redis is the broker; `celery -A hotcrm_ai worker` on any number of
+# machines, and exactly one `celery -A hotcrm_ai beat`. Embedded default: kombu's filesystem
+# transport under var/, which needs no server (`make run` starts one worker with beat).
+# Queue keys carry CACHE_KEY_PREFIX, so runs sharing one Redis never take each other's tasks.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+CELERY_QUEUE_DIR = VAR_DIR / "celery" / CACHE_KEY_PREFIX
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    (CELERY_QUEUE_DIR / "queue").mkdir(parents=True, exist_ok=True)
+    (CELERY_QUEUE_DIR / "control").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_QUEUE_DIR / "queue"),
+        "data_folder_out": str(CELERY_QUEUE_DIR / "queue"),
+        "control_folder": str(CELERY_QUEUE_DIR / "control"),
+        "store_processed": False,
+        # How often an idle worker looks for new messages (seconds).
+        "polling_interval": env_float("CELERY_POLLING_INTERVAL", 0.2),
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "global_keyprefix": f"{CACHE_KEY_PREFIX}:celery:",
+        # A message taken by a worker that died unacknowledged goes back to the queue after
+        # this many seconds; tasks that run longer are delivered twice (and are idempotent).
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
+        "socket_connect_timeout": 5,
+        "socket_timeout": 30,
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits out a broker restart
+# Tasks write what they produce to the database; nobody waits on Celery results.
+CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged after it ran, and one whose worker process died is redelivered.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Periodic tasks: {"name": {"task": "app.task_name", "schedule": seconds}}; see hotcrm_ai/celery.py.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
 # --- Auth, sessions, security ---------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
 import openai
 from django.conf import settings
 
-from core.outbound import OutboundTransport
+from core.outbound import outbound_openai_client
 from hotcrm_ai.errors import ApplicationError
 from predictions.providers.credentials import credentials_for
 from registry.models import MLModel, ModelStatus, Provider
@@ -108,8 +107,7 @@ def question_translate(
     """The validated query, or QueryInvalid after one retry; LlmUnavailable if unreachable."""
     timeout = settings.HOTCRM.get("OPENAI_TIMEOUT", 20)
     # A registry model's endpoint is checked against PROVIDER_ALLOWED_HOSTS like any provider's.
-    http_client = (httpx.Client(transport=OutboundTransport(), timeout=timeout)
-                   if config.origin.startswith("registry:") else None)
+    http_client = outbound_openai_client() if config.origin.startswith("registry:") else None
     client = openai.OpenAI(api_key=config.api_key, base_url=config.base_url,
                            timeout=timeout, max_retries=1, http_client=http_client)
     messages: list[dict[str, Any]] = [

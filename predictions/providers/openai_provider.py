@@ -19,10 +19,9 @@ import math
 import threading
 from typing import Any
 
-import httpx
 import openai
 
-from core.outbound import OutboundTransport
+from core.outbound import outbound_openai_client
 from ml.base import Prediction
 from predictions.providers.external import CallContext, ExternalProvider
 from predictions.providers.mapping import example_row
@@ -160,13 +159,12 @@ class OpenAIProvider(ExternalProvider):
         client = self._clients.get(cache_key)
         if client is None:
             with self._lock:
-                timeout = httpx.Timeout(ctx.policy.read_timeout, connect=ctx.policy.connect_timeout)
                 client = openai.OpenAI(
                     api_key=key, base_url=base_url, max_retries=0,  # our retry layer decides
-                    timeout=timeout,
+                    # The SDK's own timeout type: openai 3.x runs on httpx2 and refuses httpx's.
+                    timeout=openai.Timeout(ctx.policy.read_timeout, connect=ctx.policy.connect_timeout),
                     # Every request checked against PROVIDER_ALLOWED_HOSTS, as for the others.
-                    http_client=httpx.Client(transport=OutboundTransport(), timeout=timeout,
-                                             follow_redirects=False),
+                    http_client=outbound_openai_client(),
                 )
                 self._clients = {k: v for k, v in self._clients.items() if k[0] != ctx.model.pk}
                 self._clients[cache_key] = client

@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.outbound import outbound_url_problem
-from predictions.providers.credentials import URL_KEYS, secret_name
 from hotcrm_ai.errors import ApplicationError
+from predictions.providers.credentials import URL_KEYS, secret_name
 from predictions.providers.resilience import CallPolicy
 
 NEEDS_ENDPOINT = {"azure-ml", "custom"}
