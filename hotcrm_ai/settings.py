@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from hotcrm_ai.env import env_bool, env_float, env_int, env_list, env_str
+from hotcrm_ai.security import secret_key_weakness
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("HOTCRM_VAR_DIR", str(BASE_DIR / "var")))
@@ -26,6 +27,10 @@ PRODUCTION = HOTCRM_ENV == "production"
 
 def _secret_key() -> str:
     key = env_str("SECRET_KEY")
+    if key and PRODUCTION and (weakness := secret_key_weakness(key)):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is too weak for production: {weakness}. Generate one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'.")
     if key:
         return key
     if PRODUCTION:
@@ -64,6 +69,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hotcrm_ai.security.ContentSecurityPolicyMiddleware",
     "hotcrm_ai.limits.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -211,6 +217,17 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_SAMESITE = "Lax"
+# Every page's scripts come from our own static files (Chart.js, the Swagger UI bundle, the
+# admin's); inline styles stay allowed for the admin's and Swagger UI's <style> blocks.
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'",
+)
+# When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (Prometheus'
+# `authorization` / `bearer_token` scrape settings).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -249,7 +266,7 @@ REST_FRAMEWORK = {
         "apiauth.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["apiauth.permissions.IsTokenOrDashboardUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["hotcrm_ai.limits.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["apiauth.throttling.TokenRateThrottle"],
@@ -265,7 +282,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema needs a token (or an admin session) like the rest of the API.
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["apiauth.permissions.IsTokenOrDashboardUser"],
     # Served from our own static files: these machines are offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -328,6 +345,10 @@ HOTCRM = {
     "EXPLANATION_MAX_ROWS": env_int("EXPLANATION_MAX_ROWS", 500_000),
     "EXPLANATION_MAX_WORDS": env_int("EXPLANATION_MAX_WORDS", 200),
     "EXPLANATION_TEXT_EVALUATIONS": env_int("EXPLANATION_TEXT_EVALUATIONS", 4_096),
+    # Most rows one explanation may send to a remote model (each may be a paid call: an
+    # `openai` model answers one completion per row); each row also counts against the
+    # caller's throttle rate.
+    "EXPLANATION_MAX_UPSTREAM_ROWS": env_int("EXPLANATION_MAX_UPSTREAM_ROWS", 2_000),
 }
 
 LOGGING = {

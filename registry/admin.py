@@ -135,7 +135,8 @@ class MLModelAdmin(admin.ModelAdmin):
 
         return health_panel(obj)
 
-    @admin.action(description="Test connection (a real, cheap call to the provider)")
+    # Each action needs the right it uses: a view-only admin sees the list, nothing more.
+    @admin.action(description="Test connection (a real, cheap call to the provider)", permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset) -> None:
         for model in queryset:
             self._report_health(request, model)
@@ -190,7 +191,8 @@ class MLModelAdmin(admin.ModelAdmin):
             return "—"
         return render_to_string("predictions/_ab_report.html", {"report": ab_test_report(obj)})
 
-    @admin.action(description="Promote the selected challengers (end their A/B tests in their favour)")
+    @admin.action(description="Promote the selected challengers (end their A/B tests in their favour)",
+                  permissions=["change"])
     def promote_challengers(self, request, queryset):
         for model in queryset:
             try:

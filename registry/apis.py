@@ -29,6 +29,7 @@ def _as_drf(exc: DjangoValidationError) -> serializers.ValidationError:
 
 class ModelListApi(APIView):
     permission_classes = [ReadOrStaffWrite]
+    required_permissions = {"POST": ["registry.add_mlmodel"]}
     pagination_class = PageNumberPagination  # read by the OpenAPI generator
     error_statuses = {"post": (409,)}
 
@@ -55,6 +56,8 @@ class ModelListApi(APIView):
 
 class ModelDetailApi(APIView):
     permission_classes = [ReadOrStaffWrite]
+    required_permissions = {"PATCH": ["registry.change_mlmodel"], "PUT": ["registry.change_mlmodel"],
+                            "DELETE": ["registry.delete_mlmodel"]}
     error_statuses = {"delete": (409,)}
 
     @extend_schema(responses=ModelSerializer)
@@ -93,6 +96,7 @@ class ModelPromoteApi(APIView):
     """Promote a challenger: its A/B test ends and it answers all of its traffic."""
 
     permission_classes = [IsStaff]
+    required_permissions = {"POST": ["registry.change_mlmodel"]}
 
     @extend_schema(request=None, responses=ModelSerializer)
     def post(self, request: Request, model_id: str) -> Response:
@@ -104,6 +108,7 @@ class ModelChangesApi(APIView):
     """The audit trail of one model, newest first: who changed which setting when."""
 
     permission_classes = [IsStaff]
+    required_permissions = {"GET": ["registry.view_registrychange"]}
     pagination_class = PageNumberPagination  # read by the OpenAPI generator: the answer is a page
 
     @extend_schema(responses=RegistryChangeSerializer(many=True))
