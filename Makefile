@@ -64,3 +64,4 @@ bench-cache: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports

@@ -67,8 +67,8 @@ def _loopback_providers_allowed(monkeypatch):
 @pytest.fixture(autouse=True)
 def _clean_caches():
     from apiauth.selectors import forget_cached_tokens
-    from monitoring.recorder import metric_buffer
-    from predictions.cache import shared_cache
+    from core.cache import shared_cache
+    from monitoring.services import metric_buffer
     from predictions.recording import log_buffer
     from registry.selectors import forget_cached_models
 

@@ -66,7 +66,7 @@ def _serves_django():
 def post_worker_init(worker):
     if not _serves_django():
         return
-    from monitoring.recorder import start_background_flushes
+    from core.write_behind import start_background_flushes
 
     start_background_flushes()
 
@@ -74,7 +74,7 @@ def post_worker_init(worker):
 def worker_exit(server, worker):
     if not _serves_django():
         return
-    from monitoring.recorder import stop_and_flush_all
+    from core.write_behind import stop_and_flush_all
 
     stop_and_flush_all()
 

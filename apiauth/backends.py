@@ -13,7 +13,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
 from apiauth.throttling import count_hit
-from predictions.cache import shared_cache
+from core.cache import shared_cache
 
 
 def _client_ip(request: Any) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from apiauth.models import ApiToken
-from hotcrm_ai import generations
+from core import generations
 
 MAX_AGE = 2.0
 MAX_ENTRIES = 10_000

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from apiauth.models import ApiToken
 from apiauth.selectors import forget_cached_tokens
-from hotcrm_ai import generations
+from core import generations
 
 
 def token_changed(sender: type[ApiToken], instance: ApiToken, **kwargs: Any) -> None:

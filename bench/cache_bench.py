@@ -282,7 +282,7 @@ def operations_here(iterations: int = 2000) -> list[dict[str, Any]]:
     import django
 
     django.setup()
-    from predictions.cache import CachedAnswer, Entry, shared_cache
+    from core.cache import CachedAnswer, Entry, shared_cache
     from predictions.providers import provider_for
     from predictions.services import cache_key
     from registry.selectors import model_get

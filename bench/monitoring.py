@@ -35,10 +35,10 @@ from django.core.management import call_command  # noqa: E402
 from django.db.models import Avg, Count  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from core.metrics import MetricRecord, metrics_record  # noqa: E402
 from monitoring.models import Metric  # noqa: E402
-from monitoring.recorder import metric_buffer  # noqa: E402
 from monitoring.selectors import model_series, model_stats  # noqa: E402
-from monitoring.services import MetricRecord, metrics_record  # noqa: E402
+from monitoring.services import metric_buffer  # noqa: E402
 
 RECORDS = 5_000
 STATS_ROWS = 10_000

@@ -380,7 +380,7 @@ def engine_in_process(features: dict[str, Any], repeats: int) -> float | None:
         from explanations.explainers import explainer_for
     except ImportError:
         return None
-    from predictions.services import validate
+    from predictions.features import validate
     from registry.models import MLModel
 
     model = MLModel.objects.get(pk=MODEL_ID)

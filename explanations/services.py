@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 from django.utils import timezone
 
+from core.cache import shared_cache
+from core.metrics import MetricRecord, metrics_record
 from explanations.explainers import Charge, Compared, Explained, explainer_for
 from explanations.narrative import comparison_text, explanation_text
 from hotcrm_ai.errors import ApplicationError
-from monitoring.services import MetricRecord, metrics_record
-from predictions.cache import shared_cache
-from predictions.services import resolve_model, validate
+from predictions.features import validate
+from predictions.services import resolve_model
 from registry.models import MLModel
 
 TOP_FEATURES = 5

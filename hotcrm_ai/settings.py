@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "core",
     "apiauth",
     "registry",
     "predictions",
@@ -144,7 +145,7 @@ def redis_cache_config(url: str) -> dict:
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
             # A dead Redis must cost milliseconds, not seconds: short timeouts, and
-            # predictions.cache does not try it again for CACHE_RETRY_AFTER seconds.
+            # core.cache does not try it again for CACHE_RETRY_AFTER seconds.
             "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT", 0.25),
             "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT", 0.25),
         },
@@ -312,7 +313,7 @@ HOTCRM = {
     "MEMORY_CACHE_MAX_ENTRIES": env_int("MEMORY_CACHE_MAX_ENTRIES", 50_000),
     "METRICS_RETENTION": env_int("METRICS_RETENTION", 10_000),
     # Metrics are buffered per process and stored in one INSERT per this many records or
-    # per this many seconds, whichever comes first (monitoring/recorder.py).
+    # per this many seconds, whichever comes first (core/write_behind.py).
     "METRICS_BUFFER_SIZE": env_int("METRICS_BUFFER_SIZE", 200),
     "METRICS_FLUSH_INTERVAL": env_float("METRICS_FLUSH_INTERVAL", 0.25),
     # Health looks at this many recent seconds; drift at up to this many recent inputs.

@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class MonitoringConfig(AppConfig):
     name = "monitoring"
+
+    def ready(self) -> None:
+        from monitoring import services  # noqa: F401  registers the metric buffer

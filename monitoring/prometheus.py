@@ -22,7 +22,7 @@ from prometheus_client import (
 )
 
 if TYPE_CHECKING:
-    from monitoring.services import MetricRecord
+    from core.metrics import MetricRecord
 
 LABELS = ("model", "version", "arm", "provider", "cached")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -16,8 +16,8 @@ import numpy as np
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from core.write_behind import flush_all
 from monitoring.models import Metric
-from monitoring.services import metrics_flush
 from predictions.models import PredictionLog
 
 PREDICTION = "prediction"
@@ -95,7 +95,7 @@ def summarise(sample: Sample) -> dict[str, Any]:
 
 def model_stats(model_id: str, *, window: int | None = None, arm: str | list[str] | None = None) -> dict[str, Any]:
     """PerformanceStats of one model over the last `window` seconds (all retained if None)."""
-    metrics_flush()
+    flush_all()
     since = window_start(window)
     stats = summarise(metrics_sample(model_id, since, arm=arm))
     last = metrics_in_window(model_id, since, arm).order_by("-timestamp").values_list("timestamp", flat=True)[:1]
@@ -127,7 +127,7 @@ def _arms(arm: str | list[str]) -> list[str]:
 
 
 def recent_errors(model_id: str, limit: int = 50) -> list[dict[str, Any]]:
-    metrics_flush()
+    flush_all()
     rows = (
         Metric.objects.filter(model_id=model_id, success=False)
         .order_by("-timestamp")
@@ -143,7 +143,7 @@ def recent_errors(model_id: str, limit: int = 50) -> list[dict[str, Any]]:
 
 def model_series(model_id: str, *, window: int, buckets: int) -> dict[str, Any]:
     """Per-bucket predictions/minute, p50/p95/p99 latency, error and cache-hit rates."""
-    metrics_flush()
+    flush_all()
     now = timezone.now()
     bucket = window / buckets
     start = now.timestamp() - window

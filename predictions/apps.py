@@ -5,4 +5,4 @@ class PredictionsConfig(AppConfig):
     name = "predictions"
 
     def ready(self) -> None:
-        from predictions import shadow  # noqa: F401  connects the after-response signals
+        from predictions import recording  # noqa: F401  registers the prediction log buffer

@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apiauth.permissions import IsStaff
+from core.cache import shared_cache
 from hotcrm_ai.errors import NotFound
-from predictions.cache import shared_cache
 from registry.models import MLModel
 
 

@@ -1,24 +1,26 @@
 """Storing prediction log rows: every answered prediction is one row.
 
-A request appends its rows to this process's log buffer (monitoring.recorder's write-behind
-buffer) and answers; the rows reach the database as one multi-row INSERT within
-`METRICS_FLUSH_INTERVAL` (after a later response, or from the worker's background thread
-when it is idle), before this process reads logs back, and at exit. Writing one row per request inside the request was most of a cached prediction's
-time (a transaction per request, and on SQLite a wait for the other worker's write lock:
-bench/profiles/). Feedback naming a prediction that another process has not stored yet
+A request appends its rows to this process's log buffer (core.write_behind) and answers;
+the rows reach the database as one multi-row INSERT within `METRICS_FLUSH_INTERVAL` (after
+a later response, or from the worker's background thread when it is idle), before this
+process reads logs back, and at exit. Writing one row per request inside the request was
+most of a cached prediction's time (a transaction per request, and on SQLite a wait for the
+other worker's write lock: bench/profiles/). Feedback naming a prediction that another process has not stored yet
 waits for that flush (predictions.feedback).
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import Any
 
-from monitoring.recorder import WriteBuffer, insert_rows
+from core.write_behind import WriteBuffer, insert_rows, register
 from predictions.models import PredictionLog
 
 _FIELDS = PredictionLog._meta.concrete_fields
 # One log row with Python values, in the table's column order.
 LogRow = namedtuple("LogRow", [f.attname for f in _FIELDS])
+LABEL_KEYS = ("class", "risk", "sentiment")
 
 
 class LogBuffer(WriteBuffer):
@@ -28,11 +30,21 @@ class LogBuffer(WriteBuffer):
         _insert(batch)
 
 
-_buffer = LogBuffer()
+_buffer = register(LogBuffer())
 
 
 def log_buffer() -> LogBuffer:
     return _buffer
+
+
+def log_label(value: Any) -> str:
+    """The label column of a prediction's log row: its class, risk or sentiment."""
+    if isinstance(value, dict):
+        for key in LABEL_KEYS:
+            label = value.get(key)
+            if isinstance(label, str):
+                return label[:50]
+    return ""
 
 
 def prediction_logs_record(rows: list[LogRow]) -> None:

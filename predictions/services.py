@@ -14,21 +14,20 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from core.cache import CachedAnswer, Entry, entry_key, shared_cache
+from core.metrics import MetricRecord, metrics_record
 from hotcrm_ai.errors import ApplicationError, Conflict, InvalidInput, ProviderFailed
 from ml.base import Prediction
-from ml.schema import FeatureError, FeatureSpec, parse_schema, validate_features
-from monitoring.services import MetricRecord, metrics_record
-from predictions.cache import CachedAnswer, Entry, entry_key, shared_cache
+from predictions.features import validate
 from predictions.ids import new_prediction_id, new_prediction_ids
 from predictions.providers import provider_for
-from predictions.recording import LogRow, prediction_logs_record
+from predictions.recording import LogRow, log_label, prediction_logs_record
 from predictions.routing import Route, choose_arm
 from predictions.shadow import shadow_schedule
 from registry.models import MLModel
 from registry.selectors import model_get
 
 logger = logging.getLogger(__name__)
-LABEL_KEYS = ("class", "risk", "sentiment")
 
 
 @dataclass
@@ -89,27 +88,6 @@ def resolve_model(model_id: Any) -> MLModel:
     if not model.is_active:
         raise Conflict(f"Model '{model_id}' is {model.status}, not active.", code="model_not_active")
     return model
-
-
-def validate(model: MLModel, features: Any, *, row: int | None = None) -> dict[str, Any]:
-    try:
-        return validate_features(feature_specs(model), features)
-    except FeatureError as exc:
-        where = f"features[{row}]: " if row is not None else ""
-        extra = {"feature": exc.feature} if exc.feature else {}
-        if row is not None:
-            extra["row"] = row
-        raise InvalidInput(where + exc.message, code=exc.code, extra=extra) from None
-
-
-def feature_specs(model: MLModel) -> list[FeatureSpec]:
-    """The model's parsed schema, parsed once per loaded model row (model_get keeps rows per
-    process until the registry changes) and again whenever its schema is replaced."""
-    parsed = getattr(model, "_parsed_schema", None)
-    if parsed is None or parsed[0] is not model.feature_schema:
-        parsed = (model.feature_schema, parse_schema(model.feature_schema))
-        model._parsed_schema = parsed
-    return parsed[1]
 
 
 def cache_key(model: MLModel, features: dict[str, Any]) -> str:
@@ -215,7 +193,7 @@ def cache_store(answers: list[Answer], use_cache: bool) -> None:
 
 
 def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | None, elapsed: float) -> None:
-    """Queue a log row and a metric per answer (predictions.recording, monitoring.recorder):
+    """Queue a log row and a metric per answer (predictions.recording, monitoring.services):
     they reach the database after the response, not within this request."""
     now = timezone.now()
     context = context or {}
@@ -229,7 +207,7 @@ def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | 
         logs.append(LogRow(
             id=a.prediction_id, model_id=model.pk, model_version=model.version,
             requested_model_id=requested.pk, ab_arm=arm, provider=model.provider,
-            features=a.features, prediction=value, label=_label(value), confidence=confidence,
+            features=a.features, prediction=value, label=log_label(value), confidence=confidence,
             cached=a.cached, shadow=False, user_id=user_id, object_type=object_type,
             object_id=object_id, created_at=now, actual=None, feedback_at=None,
         ))
@@ -282,15 +260,6 @@ def _batch_rows(rows: Any) -> list[Any]:
     if len(rows) > limit:
         raise InvalidInput(f"A batch may hold at most {limit} rows (got {len(rows)}).", code="batch_too_large")
     return rows
-
-
-def _label(value: Any) -> str:
-    if isinstance(value, dict):
-        for key in LABEL_KEYS:
-            label = value.get(key)
-            if isinstance(label, str):
-                return label[:50]
-    return ""
 
 
 def _record_failure(model: MLModel, group: list[Answer], exc: Exception, started: float) -> None:

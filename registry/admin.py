@@ -11,13 +11,13 @@ from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from core.secrets import credential_errors
 from hotcrm_ai.errors import ApplicationError
-from predictions.providers.credentials import credential_errors
-from predictions.providers.validation import provider_requirement_errors
 from registry import services
 from registry.audit import actor_of
 from registry.crypto import decrypt_credentials
 from registry.models import MLModel, ModelArtifact, RegistryChange
+from registry.requirements import provider_requirement_errors
 
 SECRET_FIELDS = ("api_key", "access_key_id", "secret_access_key", "session_token")
 CREDENTIAL_NAMES = {

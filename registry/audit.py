@@ -8,7 +8,7 @@ from typing import Any
 from django.db import models as djmodels
 from django.utils import timezone
 
-from predictions.providers.credentials import public_provider_config
+from core.secrets import public_provider_config
 from registry.models import MLModel, RegistryChange
 
 

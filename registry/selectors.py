@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from hotcrm_ai import generations
+from core import generations
 from hotcrm_ai.errors import NotFound
 from registry.models import MLModel, ModelArtifact
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from predictions.providers.credentials import credential_errors, public_provider_config
+from core.secrets import credential_errors, public_provider_config
 from registry.crypto import decrypt_credentials
 from registry.models import AbMode, MLModel, ModelStatus, ModelType, Provider
 

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from hotcrm_ai import generations
+from core import generations
 from hotcrm_ai.errors import Conflict
 from ml import artifacts
 from registry.audit import SYSTEM, Actor, changes_record, snapshot
 from registry.crypto import artifact_key, decrypt_credentials, encrypt_credentials
 from registry.models import MLModel, ModelArtifact, ModelStatus, Provider, RegistryChange
+from registry.requirements import provider_requirement_errors
 from registry.selectors import GENERATION_KEY, artifact_latest_meta
 
 if TYPE_CHECKING:
@@ -44,9 +45,6 @@ def _save(model: MLModel, *, bump: bool) -> MLModel:
 
 
 def _check_provider_requirements(model: MLModel, credentials: dict[str, Any]) -> None:
-    # Imported here: the providers package builds on the registry, not the other way round.
-    from predictions.providers.validation import provider_requirement_errors
-
     if problems := provider_requirement_errors(model.provider, model.provider_config, credentials):
         raise ValidationError({"provider_config": problems})
 

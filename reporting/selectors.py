@@ -25,6 +25,7 @@ from django.db.models import (
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Trunc
 
+from core.write_behind import flush_all
 from reporting.query import SOURCES, TIME_BUCKETS, Field, Source, output_columns, previous_range
 
 # Percentiles are computed with numpy over at most this many values (not every database
@@ -104,9 +105,7 @@ def query_run(query: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     if query["source"] == "metrics":
         # This process's metrics wait in a buffer for up to a fraction of a second: store
         # them first, so a question asked right after a prediction counts it.
-        from monitoring.services import metrics_flush
-
-        metrics_flush()
+        flush_all()
     columns = output_columns(query)
     if not query["aggregations"]:
         return columns, _listing(query)

@@ -10,11 +10,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from core.outbound import OutboundRefused
+from core.secrets import config_secrets
 from core.validation import non_finite_number, unstorable_text
 from hotcrm_ai.errors import ApplicationError, ProviderFailed
 from ml.base import Prediction
 from predictions.providers.base import HealthResult, Provider
-from predictions.providers.credentials import config_secrets, credentials_for
+from predictions.providers.credentials import credentials_for
 from predictions.providers.resilience import (
     CallPolicy,
     CircuitBreaker,

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from core.cache import shared_cache
 from hotcrm_ai.errors import ApplicationError, ProviderFailed, ProviderTimeout
-from predictions.cache import shared_cache
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

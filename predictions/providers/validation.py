@@ -3,18 +3,16 @@ is a 400 (or a form error in the admin) rather than a failing prediction later."
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from core.outbound import outbound_url_problem
+from core.secrets import URL_KEYS, secret_name
 from hotcrm_ai.errors import ApplicationError
-from predictions.providers.credentials import URL_KEYS, secret_name
 from predictions.providers.resilience import CallPolicy
 
 NEEDS_ENDPOINT = {"azure-ml", "custom"}
-NEEDS_API_KEY = {"azure-ml", "openai"}
 METHODS = ("POST", "PUT")
 # Headers that steer the HTTP exchange itself, which a model's config must not set.
 FORBIDDEN_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te",
@@ -92,26 +90,3 @@ def _header_errors(headers: Any) -> list[str]:
             problems.append(f"providerConfig.config.headers.{name} looks like a credential: put it in "
                             "credentials.apiKey and name the header in config.authHeader.")
     return problems
-
-
-def provider_requirement_errors(provider: str, provider_config: Any, credentials: dict[str, Any]) -> list[str]:
-    """What a call will need that is missing, so a model is refused at registration rather than
-    answering 502 `misconfigured` forever. `credentials` are the ones that will be stored."""
-    config = (provider_config or {}).get("config") if isinstance(provider_config, dict) else {}
-    config = config if isinstance(config, dict) else {}
-    problems = []
-    if provider in NEEDS_API_KEY and not _has(credentials, "apiKey"):
-        problems.append(f"providerConfig.credentials.apiKey (or apiKeyEnv) is required for {provider}.")
-    if provider == "aws-sagemaker":
-        if _has(credentials, "accessKeyId") != _has(credentials, "secretAccessKey"):
-            problems.append("providerConfig.credentials.accessKeyId and secretAccessKey (or their *Env "
-                            "names) go together: set both or neither.")
-        if not (credentials.get("region") or config.get("region") or os.environ.get("AWS_REGION")
-                or os.environ.get("AWS_DEFAULT_REGION")):
-            problems.append("providerConfig.credentials.region (or config.region) is required for "
-                            "aws-sagemaker.")
-    return problems
-
-
-def _has(credentials: dict[str, Any], key: str) -> bool:
-    return bool(credentials.get(key) or credentials.get(f"{key}Env"))

@@ -69,7 +69,7 @@ def test_view_dashboard_opens_the_pages(django_user_model, client):
 
 
 def test_a_view_only_admin_cannot_run_list_actions(django_user_model, client):
-    _, key = token_create(name="victim")
+    token_create(name="victim")
     viewer = _user(django_user_model, "view_mlmodel", "view_apitoken")
     client.force_login(viewer)
     token = ApiToken.objects.get(name="victim")

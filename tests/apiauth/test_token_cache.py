@@ -7,7 +7,7 @@ from rest_framework.test import APIRequestFactory
 from apiauth.authentication import ApiTokenAuthentication
 from apiauth.models import ApiToken
 from apiauth.services import token_create, token_revoke
-from hotcrm_ai import generations
+from core import generations
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.test import Client
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring import recorder
+from monitoring import services as recorder
 from monitoring.models import Metric
 from tests.monitoring.support import CHURN, predict
 
@@ -42,7 +42,7 @@ def test_predictions_are_answered_while_the_metric_table_is_gone_and_stored_once
     with connection.cursor() as cursor:  # a real database fault: the INSERT hits a missing table
         cursor.execute(f"ALTER TABLE {table} RENAME TO {away}")
     try:
-        with caplog.at_level(logging.ERROR, logger="monitoring.recorder"):
+        with caplog.at_level(logging.ERROR, logger="core.write_behind"):
             predict_churn(api, 1)
             predict_churn(api, 2)
         assert failures() == before + 2
@@ -69,7 +69,7 @@ def test_an_insert_that_raises_never_fails_the_request_and_loses_nothing(api, mo
 
     before = failures()
     monkeypatch.setattr(recorder, "_insert", broken)
-    with caplog.at_level(logging.ERROR, logger="monitoring.recorder"):
+    with caplog.at_level(logging.ERROR, logger="core.write_behind"):
         for age in range(1, 4):
             predict_churn(api, age)
         batch = api.post("/api/v1/predictions/batch/", {"modelId": "churn-prediction-v1",

@@ -6,8 +6,7 @@ import pytest
 from django.utils import timezone
 
 from monitoring.models import Metric
-from monitoring.recorder import metric_buffer
-from monitoring.services import metrics_trim
+from monitoring.services import metric_buffer, metrics_trim
 from tests.monitoring.support import CHURN, add_metrics, ensure_builtin_models, predict
 
 pytestmark = pytest.mark.django_db
@@ -60,8 +59,8 @@ def test_it_flushes_from_a_background_thread(api, buffered, settings, transactio
 
 
 def test_it_keeps_records_when_the_database_refuses_them(buffered, monkeypatch):
-    from monitoring import recorder
-    from monitoring.services import MetricRecord, metrics_record
+    from core.metrics import MetricRecord, metrics_record
+    from monitoring import services as recorder
 
     def refuse(batch):
         raise RuntimeError("database down")

@@ -12,10 +12,10 @@ import pytest
 import redis
 from django.core.cache import caches
 
+from core import cache as cache_module
+from core.cache import CachedAnswer, Entry, shared_cache
 from hotcrm_ai.settings import MEMORY_CACHE, redis_cache_config
 from monitoring.models import Metric
-from predictions import cache as cache_module
-from predictions.cache import CachedAnswer, Entry, shared_cache
 from predictions.providers.local import LocalProvider
 from predictions.services import cache_key
 from registry import services as registry_services
@@ -320,7 +320,7 @@ def test_it_counts_hits_and_misses_of_every_process_on_redis(settings, redis_ser
                DJANGO_SETTINGS_MODULE="hotcrm_ai.settings")
     other_process = (
         "import django; django.setup()\n"
-        "from predictions.cache import CachedAnswer, Entry, shared_cache\n"
+        "from core.cache import CachedAnswer, Entry, shared_cache\n"
         "m = shared_cache()\n"
         "m.lookup(['pred:other:1', 'pred:other:2'])\n"
         "m.store([Entry('pred:other:1', CachedAnswer(1, 2.0), 60)])\n"

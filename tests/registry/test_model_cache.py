@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hotcrm_ai import generations
+from core import generations
 from registry.models import MLModel
 from registry.selectors import model_get
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 
+from core.cache import shared_cache
+
 CHECK_INTERVAL = 0.25
 REGISTRY = "registry:generation"
 TOKENS = "apiauth:generation"
@@ -25,8 +27,6 @@ def current(key: str) -> int:
     global _read_at
     now = time.monotonic()
     if now - _read_at >= CHECK_INTERVAL:
-        from predictions.cache import shared_cache
-
         found = shared_cache().get_many(list(KEYS))
         _values.update({k: int(found.get(k) or 0) for k in KEYS})
         _read_at = now
@@ -34,8 +34,6 @@ def current(key: str) -> int:
 
 
 def bump(key: str) -> None:
-    from predictions.cache import shared_cache
-
     shared_cache().incr(key)
     forget()
 

@@ -1,37 +1,32 @@
-"""The per-process write-behind buffers: metrics here, prediction log rows in
-predictions.recording (the same class).
+"""Per-process write-behind buffers: a request only appends its rows to a list here
+(microseconds); the list reaches the shared database as ONE multi-row INSERT once it holds
+`METRICS_BUFFER_SIZE` rows or its oldest row is older than `METRICS_FLUSH_INTERVAL` seconds:
+after the response of the request that finds it so (core.after_response), from a background
+thread in every gunicorn worker (an idle worker's rows), before this process reads them back
+(stats, reports, feedback), and at exit (atexit and gunicorn's `worker_exit` hook). Without
+a background thread (runserver, management commands, tests of the buffer) the request that
+finds the buffer due flushes it at once. With one, a request flushes before answering only
+when the buffer has grown to `BACKPRESSURE` times its size (the store is slower than the
+traffic). Nothing lives only in process memory for longer than the interval while the
+database answers.
 
-A prediction only appends its rows to a list here (microseconds); the list reaches the
-shared database as ONE multi-row INSERT once it holds `METRICS_BUFFER_SIZE` rows or its
-oldest row is older than `METRICS_FLUSH_INTERVAL` seconds: after the response of the
-request that finds it so (Django's `request_finished`, which gunicorn fires once the body
-is written), from a background thread in every gunicorn worker (an idle worker's rows),
-before this process reads them back (stats, reports, feedback), and at exit (atexit and
-gunicorn's `worker_exit` hook). Without a background thread (runserver, management
-commands, tests of the buffer) the request that finds the buffer due flushes it at once.
-With one, a request flushes before answering only when the buffer has grown to
-`BACKPRESSURE` times its size (the store is slower than the traffic). Nothing lives only in
-process memory for longer than the interval while the database answers.
+Each app registers its buffers (`register`): metrics in monitoring.recording, prediction
+log rows in predictions.recording.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import operator
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.core.signals import request_finished
 from django.db import close_old_connections, connections, models, router, transaction
-from django.dispatch import receiver
 
-if TYPE_CHECKING:
-    from monitoring.models import Metric
+from core.after_response import on_every_response
 
 logger = logging.getLogger(__name__)
 
@@ -152,52 +147,6 @@ class WriteBuffer:
                 self.flush()
 
 
-class MetricBuffer(WriteBuffer):
-    what = "metric"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._since_trim: Counter[str] = Counter()  # stored per model since its last trim
-
-    def discard(self) -> None:
-        super().discard()
-        self._since_trim.clear()
-
-    def store(self, batch: list[Metric]) -> None:
-        _insert(batch)
-
-    def store_failed(self, batch: list[Metric]) -> None:
-        from monitoring.prometheus import METRIC_STORE_FAILURES
-
-        METRIC_STORE_FAILURES.inc()
-        super().store_failed(batch)
-
-    def stored(self, batch: list[Metric]) -> None:
-        from monitoring.services import metrics_trim
-
-        retention = settings.HOTCRM["METRICS_RETENTION"]
-        # Trimming costs one indexed lookup and one DELETE; doing it every `every` inserts
-        # per model keeps each model within retention + every, never scanning the table.
-        every = max(1, min(500, retention // 20))
-        self._since_trim.update(m.model_id for m in batch)
-        for model_id, count in list(self._since_trim.items()):
-            if count >= every:
-                self._since_trim[model_id] = 0
-                try:
-                    metrics_trim(model_id, keep=retention)
-                except Exception:
-                    logger.exception("Could not trim the metrics of %s", model_id)
-
-
-def _insert(batch: list[Metric]) -> None:
-    """The metrics (records or Metric instances) in one INSERT."""
-    from monitoring.models import Metric
-
-    fields = [f for f in Metric._meta.concrete_fields if not f.primary_key]
-    get = operator.attrgetter(*(f.attname for f in fields))
-    insert_rows(Metric, fields, [get(m) for m in batch])
-
-
 def insert_rows(model: type[models.Model], fields: list[models.Field], rows: list[tuple],
                 *, durable: bool = True) -> None:
     """One executemany of `rows` (Python values in `fields` order) into `model`'s table,
@@ -264,15 +213,23 @@ def _preparer(field: models.Field, conn: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-_buffer = MetricBuffer()
+B = TypeVar("B", bound=WriteBuffer)
+_buffers: list[WriteBuffer] = []
 
 
-def metric_buffer() -> MetricBuffer:
-    return _buffer
+def register(buffer: B) -> B:
+    """Add an app's buffer to those flushed after responses, in the background and at exit."""
+    _buffers.append(buffer)
+    return buffer
 
 
-@receiver(request_finished, dispatch_uid="write_buffers_after_response")
-def _flush_after_response(**kwargs: object) -> None:
+def write_buffers() -> list[WriteBuffer]:
+    """Every write-behind buffer of this process, in the order they were registered."""
+    return list(_buffers)
+
+
+@on_every_response
+def flush_due_after_response() -> None:
     """A busy worker stores its due rows here, after gunicorn has written the response:
     under load its background thread can go without the GIL for seconds (the request
     thread releases and retakes it around every database and socket call), so it only
@@ -280,13 +237,6 @@ def _flush_after_response(**kwargs: object) -> None:
     for buffer in write_buffers():
         if buffer._thread is not None and buffer.due():  # without a thread `add` flushes
             buffer.flush()
-
-
-def write_buffers() -> list[WriteBuffer]:
-    """Every write-behind buffer of this process (metrics, prediction log rows)."""
-    from predictions.recording import log_buffer
-
-    return [log_buffer(), _buffer]
 
 
 def start_background_flushes() -> None:
@@ -307,3 +257,9 @@ def _flush_at_exit() -> None:
             buffer.flush()
         except Exception:  # the interpreter is going away: say so, do not raise
             logger.exception("Could not flush %ss at exit", buffer.what)
+
+
+def flush_all() -> None:
+    """Store this process's buffered rows now: before reading them back (stats, reports)."""
+    for buffer in write_buffers():
+        buffer.flush()
