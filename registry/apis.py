@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apiauth.permissions import IsStaff, ReadOrStaffWrite
-from hotcrm_ai.errors import Conflict, NotFound
+from hotcrm_ai.errors import Conflict, NotFound, PreconditionFailed
 from registry import selectors, services
 from registry.audit import actor_of
 from registry.models import RegistryChange
@@ -58,11 +58,11 @@ class ModelDetailApi(APIView):
     permission_classes = [ReadOrStaffWrite]
     required_permissions = {"PATCH": ["registry.change_mlmodel"], "PUT": ["registry.change_mlmodel"],
                             "DELETE": ["registry.delete_mlmodel"]}
-    error_statuses = {"delete": (409,)}
+    error_statuses = {"patch": (412,), "delete": (409, 412)}
 
     @extend_schema(responses=ModelSerializer)
     def get(self, request: Request, model_id: str) -> Response:
-        return Response(ModelSerializer(_fresh(model_id)).data)
+        return _with_etag(_fresh(model_id))
 
     @extend_schema(request=ModelSerializer, responses=ModelSerializer)
     def patch(self, request: Request, model_id: str) -> Response:
@@ -75,16 +75,18 @@ class ModelDetailApi(APIView):
         fields.pop("id", None)
         try:
             model = services.model_update(model=model, data=fields, credentials=credentials,
-                                          actor=actor_of(request, "api"))
+                                          actor=actor_of(request, "api"), merge_provider_config=True,
+                                          expected_revision=_if_match(request))
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
-        return Response(ModelSerializer(model).data)
+        return _with_etag(model)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, model_id: str) -> Response:
         model = _fresh(model_id)
         try:
-            services.model_delete(model=model, actor=actor_of(request, "api"))
+            services.model_delete(model=model, actor=actor_of(request, "api"),
+                                  expected_revision=_if_match(request))
         except ProtectedError:
             raise Conflict(
                 f"'{model_id}' is the champion of an A/B test; end that test first.", code="model_in_use"
@@ -116,6 +118,23 @@ class ModelChangesApi(APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(RegistryChange.objects.filter(model_id=model_id), request, view=self)
         return paginator.get_paginated_response(RegistryChangeSerializer(page, many=True).data)
+
+
+def _with_etag(model) -> Response:
+    """The model with its revision as the ETag: send it back as If-Match to write safely."""
+    return Response(ModelSerializer(model).data, headers={"ETag": f'"{model.revision}"'})
+
+
+def _if_match(request: Request) -> int | None:
+    """The revision an If-Match names (None: no precondition, or `*`)."""
+    header = request.headers.get("If-Match", "").strip()
+    if not header or header == "*":
+        return None
+    tag = header.split(",")[0].strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise PreconditionFailed(f"If-Match {header[:40]!r} is not an ETag of this API; send the "
+                                 "ETag header of GET /models/{id}/.")
+    return int(tag)
 
 
 def _fresh(model_id: str):

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core import generations
-from hotcrm_ai.errors import Conflict
+from hotcrm_ai.errors import Conflict, PreconditionFailed
 from ml import artifacts
 from registry.audit import SYSTEM, Actor, changes_record, snapshot
 from registry.crypto import artifact_key, decrypt_credentials, encrypt_credentials
@@ -69,8 +69,22 @@ def model_register(
 def model_update(
     *, model: MLModel, data: dict[str, Any], credentials: dict[str, Any] | None = None,
     actor: Actor = SYSTEM, action: str = RegistryChange.Action.UPDATE,
+    expected_revision: int | None = None, merge_provider_config: bool = False,
 ) -> MLModel:
-    """Apply `data` (model field names); `credentials=None` keeps the stored ones."""
+    """Apply `data` (model field names); `credentials=None` keeps the stored ones.
+
+    The change is applied to the stored row, locked for the transaction, never to the copy
+    the caller read: two concurrent writes of different fields both stay, and a credential
+    rotation cannot be undone by an edit that started before it. `expected_revision` (the
+    ETag a client sent as If-Match) makes a write that started from an older row a 412.
+    `merge_provider_config` keeps the stored providerConfig keys the change does not name."""
+    model = MLModel.objects.select_for_update().get(pk=model.pk)
+    if expected_revision is not None and model.revision != expected_revision:
+        raise PreconditionFailed(
+            f"'{model.pk}' changed since it was read (revision {model.revision}, If-Match "
+            f"{expected_revision}); read it again and reapply the change.")
+    if merge_provider_config and "provider_config" in data:
+        data = {**data, "provider_config": {**(model.provider_config or {}), **data["provider_config"]}}
     before = snapshot(model)
     changed = set()
     for field, value in data.items():
@@ -82,14 +96,18 @@ def model_update(
         changed.add("credentials_encrypted")
     if changed & {"provider", "provider_config", "credentials_encrypted"}:
         _check_provider_requirements(model, decrypt_credentials(model.credentials_encrypted))
-    _save(model, bump=bool(changed & ANSWER_FIELDS))
+    # Every change moves the revision: it is the row's ETag as well as the cache's key part.
+    _save(model, bump=bool(changed))
     changes_record(model_id=model.pk, action=action, before=before, after=snapshot(model), actor=actor,
                    credentials_changed=sorted(credentials) if credentials is not None else None)
     return model
 
 
 @transaction.atomic
-def model_delete(*, model: MLModel, actor: Actor = SYSTEM) -> None:
+def model_delete(*, model: MLModel, actor: Actor = SYSTEM, expected_revision: int | None = None) -> None:
+    model = MLModel.objects.select_for_update().get(pk=model.pk)
+    if expected_revision is not None and model.revision != expected_revision:
+        raise PreconditionFailed(f"'{model.pk}' changed since it was read; read it again first.")
     before = snapshot(model)
     model.delete()
     changes_record(model_id=before["id"], action=RegistryChange.Action.DELETE, before=before,
