@@ -90,6 +90,8 @@ def _clean_caches():
 
 def _clear_all_caches() -> None:
     caches["memory"].clear()
+    if "limits" in settings.CACHES:  # throttle and lockout counters without Redis (files)
+        caches["limits"].clear()
     if settings.REDIS_URL:
         # Only this run's keys: other runs may share the Redis server.
         caches["default"].delete_pattern("*")

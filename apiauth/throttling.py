@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import caches
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle
 
@@ -30,19 +31,26 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(match.group(1)), _PERIODS[match.group(2)]
 
 
+def counters(method: str, *args: Any) -> Any:
+    """Throttle and lockout counters: on Redis through the cache manager (a dead Redis does not
+    stop requests; the limit is per process until it is back), else in the file cache every
+    process of this machine shares (settings.LIMITS_CACHE)."""
+    manager = shared_cache()
+    if manager.uses_redis:
+        return manager._call(method, *args)
+    return getattr(caches["limits"], method)(*args)
+
+
 def count_hit(key: str, period: int, hits: int = 1) -> int:
     """Add `hits` to `key`, which expires with its window; return the hits so far."""
-    cache = shared_cache()
-    # `_call` is the cache manager's Redis-or-memory dispatch: a dead Redis does not stop
-    # requests, the limit just becomes per process until it is back. INCR first: after a
-    # window's first hit that is the only call (one round trip), and both backends refuse
-    # to INCR a missing key rather than create one without an expiry.
+    # INCR first: after a window's first hit that is the only call (one round trip), and
+    # the backends refuse to INCR a missing key rather than create one without an expiry.
     try:
-        return cache._call("incr", key, hits)
+        return counters("incr", key, hits)
     except ValueError:  # the window's first hit (or its key just expired)
-        if cache._call("add", key, hits, period + 1):
+        if counters("add", key, hits, period + 1):
             return hits
-        return cache._call("incr", key, hits)  # another process added it between the two calls
+        return counters("incr", key, hits)  # another process added it between the two calls
 
 
 class TokenRateThrottle(BaseThrottle):

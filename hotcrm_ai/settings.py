@@ -152,10 +152,19 @@ def redis_cache_config(url: str) -> dict:
     }
 
 
+# Throttle windows and login failures without Redis: files every process of this machine
+# shares (core/file_cache.py), never per-process memory (each worker would count alone).
+LIMITS_CACHE = {
+    "BACKEND": "core.file_cache.LockedFileBasedCache",
+    "LOCATION": str(VAR_DIR / "limits" / CACHE_KEY_PREFIX),
+    "KEY_PREFIX": CACHE_KEY_PREFIX,
+    "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+}
+
 if REDIS_URL:
     CACHES = {"default": redis_cache_config(REDIS_URL), "memory": MEMORY_CACHE}
 else:
-    CACHES = {"default": MEMORY_CACHE, "memory": MEMORY_CACHE}
+    CACHES = {"default": MEMORY_CACHE, "memory": MEMORY_CACHE, "limits": LIMITS_CACHE}
 
 # --- Celery ---------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -305,6 +314,9 @@ HOTCRM = {
     # Per token unless the token has its own rate (admin: API tokens).
     "THROTTLE_RATE": env_str("THROTTLE_RATE", "6000/min"),
     "LOGIN_FAILURE_LIMIT": env_int("LOGIN_FAILURE_LIMIT", 5),
+    # Addresses (or networks) of reverse proxies whose X-Forwarded-For is believed; without
+    # them the client is the connection's address, whatever a header says.
+    "TRUSTED_PROXIES": env_list("TRUSTED_PROXIES", []),
     "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900),
     "DEFAULT_CACHE_TTL": env_int("DEFAULT_CACHE_TTL", 300),
     # Seconds the in-process cache stands in after Redis failed before Redis is tried again.
