@@ -9,7 +9,7 @@ from django.utils import timezone
 from monitoring.drift import model_drift
 from monitoring.health import model_health
 from monitoring.selectors import model_series, model_stats, recent_errors
-from registry.models import MLModel
+from registry.models import AbArm, MLModel
 from registry.selectors import model_list
 
 # The window selector: seconds -> (label, buckets on the time axis).
@@ -38,15 +38,16 @@ def model_card(model: MLModel, window: int) -> dict[str, Any]:
 
 def ab_arms(model: MLModel, window: int) -> list[dict[str, Any]]:
     """The two arms of the A/B test this model is the challenger of, side by side."""
-    if not model.ab_enabled or model.ab_champion_id is None:
+    if not model.ab_test_is_running():
         return []
     return [
-        {"arm": "challenger", "modelId": model.pk, "trafficPercentage": model.ab_traffic_percentage,
+        {"arm": AbArm.CHALLENGER, "modelId": model.pk, "trafficPercentage": model.ab_traffic_percentage,
          "mode": model.ab_mode,
          # in shadow mode the challenger runs on the side: its arm is "shadow"
-         "stats": model_stats(model.pk, window=window, arm=["challenger", "shadow"])},
-        {"arm": "champion", "modelId": model.ab_champion_id, "trafficPercentage": 100 - model.ab_traffic_percentage,
-         "stats": model_stats(model.ab_champion_id, window=window, arm="champion")},
+         "stats": model_stats(model.pk, window=window, arm=[AbArm.CHALLENGER, AbArm.SHADOW])},
+        {"arm": AbArm.CHAMPION, "modelId": model.ab_champion_id,
+         "trafficPercentage": 100 - model.ab_traffic_percentage,
+         "stats": model_stats(model.ab_champion_id, window=window, arm=AbArm.CHAMPION)},
     ]
 
 

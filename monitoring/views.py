@@ -18,6 +18,7 @@ from hotcrm_ai.errors import ApplicationError, InvalidInput, error_body
 from monitoring import prometheus
 from monitoring.apis import parse_window
 from monitoring.dashboard import DEFAULT_WINDOW, WINDOWS, model_page, overview
+from predictions.ab.report import ab_test_report
 from registry.selectors import model_get
 
 
@@ -99,8 +100,6 @@ def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
     window = _window_or_default(request)
     ab_report = None
     if model.ab_champion_id:  # the challenger of an A/B test (running or ended): its verdict
-        from predictions.selectors import ab_test_report
-
         try:
             ab_report = ab_test_report(model)
         except ApplicationError:

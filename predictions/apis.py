@@ -7,7 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from predictions import feedback, selectors, services
+from predictions import feedback, services
+from predictions.ab.report import ab_test_report
 from predictions.serializers import (
     AbTestReportSerializer,
     BatchRequestSerializer,
@@ -73,4 +74,4 @@ class PredictionFeedbackApi(APIView):
 class AbTestReportApi(APIView):
     @extend_schema(responses=AbTestReportSerializer)
     def get(self, request: Request, model_id: str) -> Response:
-        return Response(selectors.ab_test_report(model_get_fresh(model_id)))
+        return Response(ab_test_report(model_get_fresh(model_id)))

@@ -14,10 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from hotcrm_ai.errors import Conflict, InvalidInput, NotFound, NotSupported
-from predictions.ids import minted_at
+from predictions.ids import minted_at, shadow_id
 from predictions.models import PredictionLog
 from predictions.recording import log_buffer
-from predictions.shadow import shadow_id
 from registry.models import MLModel, ModelType
 
 # Beyond twice the flush interval, how long a flush itself may take under load.

@@ -44,3 +44,13 @@ def minted_at(prediction_id: str) -> float | None:
         return None
     seconds = (value.int >> 80) / 1000
     return seconds if seconds <= time.time() + 1 else None
+
+
+# The shadow log of a prediction has an id derived from the prediction's own, so an outcome
+# reported for the returned prediction reaches its shadow twin without another column.
+_SHADOW_NAMESPACE = uuid.UUID("7b0e4f43-5d0c-4e8e-9a4c-0c5a1f6d2b11")
+
+
+def shadow_id(prediction_id: str) -> str:
+    """The id of the shadow run's log row twinned with prediction `prediction_id`."""
+    return str(uuid.uuid5(_SHADOW_NAMESPACE, str(prediction_id)))

@@ -1,4 +1,4 @@
-"""Prediction reads: live outcomes per model and per arm, and the A/B test report."""
+"""Prediction reads: live outcomes per model (the A/B report is predictions.ab.report)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,10 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from django.db.models import Avg, Count, QuerySet
+from django.db.models import QuerySet
 
-from hotcrm_ai.errors import NotSupported
-from monitoring.models import Metric
 from predictions.feedback import LABEL_TYPES, predicted_number
 from predictions.models import PredictionLog
-from predictions.routing import CHALLENGER, CHAMPION
-from predictions.shadow import SHADOW
-from predictions.verdict import compare_accuracy, compare_errors
 from registry.models import MLModel
 
 
@@ -39,58 +34,6 @@ def live_accuracy(model_id: str, since: datetime | None = None) -> dict[str, Any
     summary = outcome_summary(logs, model_type)
     summary.pop("errors", None)
     return summary
-
-
-def ab_test_report(model: MLModel) -> dict[str, Any]:
-    """Both arms of the A/B test in which `model` is the challenger, and the verdict."""
-    champion = model.ab_champion
-    if champion is None:
-        raise NotSupported(f"'{model.pk}' is not the challenger of an A/B test.", code="no_ab_test")
-    logs = PredictionLog.objects.filter(requested_model_id=model.pk)
-    challenger_arms = [CHALLENGER, SHADOW]
-    arms = {
-        CHALLENGER: _arm(model, logs.filter(model_id=model.pk, ab_arm__in=challenger_arms),
-                         Metric.objects.filter(model_id=model.pk, ab_arm__in=challenger_arms)),
-        CHAMPION: _arm(champion, logs.filter(model_id=champion.pk, ab_arm=CHAMPION),
-                       Metric.objects.filter(model_id=champion.pk, ab_arm=CHAMPION)),
-    }
-    share = model.ab_traffic_percentage
-    expected_ratio = (100 - share) / share if 0 < share < 100 else 1.0
-    c, h = arms[CHALLENGER], arms[CHAMPION]
-    if model.type in LABEL_TYPES:
-        metric = "accuracy"
-        verdict = compare_accuracy(c["correct"], c["outcomes"], h["correct"], h["outcomes"],
-                                   expected_ratio=expected_ratio)
-    else:
-        metric = "mae"
-        verdict = compare_errors(c["errors"], h["errors"], expected_ratio=expected_ratio)
-    for arm in arms.values():
-        arm.pop("errors", None)
-        arm.pop("correct", None)
-    return {
-        "modelId": model.pk, "championModelId": champion.pk, "enabled": model.ab_enabled,
-        "mode": model.ab_mode, "trafficPercentage": share, "metric": metric,
-        "arms": arms, "significance": verdict.as_dict(), "verdict": verdict.text,
-    }
-
-
-def _arm(model: MLModel, logs: QuerySet[PredictionLog], metrics: QuerySet[Metric]) -> dict[str, Any]:
-    counts = logs.aggregate(predictions=Count("id"), confidence=Avg("confidence"))
-    latencies = np.asarray(metrics.filter(success=True).values_list("latency_ms", flat=True), float)
-    outcomes = outcome_summary(logs, model.type)
-    return {
-        "modelId": model.pk, "modelVersion": model.version,
-        "predictions": counts["predictions"],
-        "errors": outcomes.get("errors"),
-        "failures": metrics.filter(success=False).count(),
-        "latency": {
-            "mean": round(float(latencies.mean()), 3) if latencies.size else None,
-            "p95": round(float(np.percentile(latencies, 95)), 3) if latencies.size else None,
-        },
-        "meanConfidence": round(counts["confidence"], 2) if counts["confidence"] is not None else None,
-        "outcomes": outcomes["outcomes"], "correct": outcomes.get("correct"),
-        "accuracy": outcomes["accuracy"], "mae": outcomes["mae"],
-    }
 
 
 def _absolute_errors(rows: list[tuple[str, Any, Any]]) -> list[float]:

@@ -1,6 +1,7 @@
-"""The prediction pipeline. `predict` and `predict_batch` read top to bottom:
-resolve model -> choose arm -> validate -> cache lookup -> provider call -> response ->
-cache store -> record (log and metric) -> shadow run of a challenger (after the response)."""
+"""The prediction pipeline. `predict` and `predict_batch` read top to bottom, one call a
+step: resolve model -> choose arm -> validate -> cache lookup -> provider call (the model's
+fallback answering when its provider fails) -> cache store -> record (log and metric) ->
+after the response, the shadow run of a challenger -> response."""
 
 from __future__ import annotations
 
@@ -8,22 +9,24 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
+from core.after_response import after_response
 from core.cache import CachedAnswer, Entry, entry_key, shared_cache
 from core.metrics import MetricRecord, metrics_record
 from hotcrm_ai.errors import ApplicationError, Conflict, InvalidInput, ProviderFailed
 from ml.base import Prediction
+from predictions.ab.routing import Route, choose_arm
+from predictions.ab.shadow import shadow_run
 from predictions.features import validate
 from predictions.ids import new_prediction_id, new_prediction_ids
 from predictions.providers import provider_for
 from predictions.recording import LogRow, log_label, prediction_logs_record
-from predictions.routing import Route, choose_arm
-from predictions.shadow import shadow_schedule
 from registry.models import MLModel
 from registry.selectors import model_get
 
@@ -53,11 +56,11 @@ def predict(
     route = choose_arm(requested, context, forced_arm)
     answer = Answer(route, validate(route.model, features))
     cache_lookup([answer], use_cache)
-    invoke_provider(requested, [answer], started)
+    invoke_provider([answer], started, on_failure=answer_by_fallback)
     elapsed = _ms(started)
     cache_store([answer], use_cache)
     record(requested, [answer], context, elapsed)
-    shadow_schedule(requested, [answer], [features], context)
+    after_response(lambda: shadow_run(requested, [answer], [features], context))
     return response(requested, answer, elapsed)
 
 
@@ -71,11 +74,11 @@ def predict_batch(*, model_id: str, rows: Any, use_cache: bool = True) -> list[d
         route = choose_arm(requested, None)
         answers.append(Answer(route, validate(route.model, features, row=index), prediction_id=ids[index]))
     cache_lookup(answers, use_cache)
-    invoke_provider(requested, answers, started)
+    invoke_provider(answers, started, on_failure=answer_by_fallback)
     elapsed = _ms(started)
     cache_store(answers, use_cache)
     record(requested, answers, None, elapsed)
-    shadow_schedule(requested, answers, rows, None)
+    after_response(lambda: shadow_run(requested, answers, rows, None))
     return responses(requested, answers, elapsed)
 
 
@@ -129,8 +132,12 @@ def cache_lookup(answers: list[Answer], use_cache: bool) -> None:
             a.cached = True
 
 
-def invoke_provider(requested: MLModel, answers: list[Answer], started: float) -> None:
-    """Send each answering model its uncached rows in one batch call."""
+Fallback = Callable[[MLModel, list["Answer"], ApplicationError, float], bool]
+
+
+def invoke_provider(answers: list[Answer], started: float, *, on_failure: Fallback) -> None:
+    """Send each answering model its uncached rows in one batch call. When a provider fails,
+    `on_failure` may answer its rows instead (True); otherwise the failure is raised."""
     by_model: dict[str, list[Answer]] = {}
     for a in answers:
         if a.prediction is None:
@@ -141,14 +148,14 @@ def invoke_provider(requested: MLModel, answers: list[Answer], started: float) -
             results = provider_for(model).predict_batch(model, [a.features for a in group])
         except ApplicationError as exc:
             _record_failure(model, group, exc, started)
-            if answer_by_fallback(model, group, exc, started):
+            if on_failure(model, group, exc, started):
                 continue
             raise
         except Exception as exc:
             logger.exception("Model %s failed", model.pk)
             _record_failure(model, group, exc, started)
             error = ProviderFailed(f"Model '{model.pk}' failed to answer.")
-            if answer_by_fallback(model, group, error, started):
+            if on_failure(model, group, error, started):
                 continue
             raise error from None
         for a, result in zip(group, results, strict=True):

@@ -120,7 +120,7 @@ class MLModelAdmin(admin.ModelAdmin):
 
     @admin.display(description="A/B")
     def ab_summary(self, obj: MLModel) -> str:
-        if not obj.ab_enabled:
+        if not obj.ab_test_is_running():
             # An ended test keeps its champion on record (see services.model_promote).
             return f"ended (was vs {obj.ab_champion_id})" if obj.ab_champion_id else "—"
         return f"{obj.ab_traffic_percentage:g}% vs {obj.ab_champion_id} ({obj.ab_mode})"
@@ -185,7 +185,7 @@ class MLModelAdmin(admin.ModelAdmin):
 
     @admin.display(description="A/B report")
     def ab_report(self, obj: MLModel) -> str:
-        from predictions.selectors import ab_test_report
+        from predictions.ab.report import ab_test_report
 
         if obj is None or obj.ab_champion_id is None:
             return "—"

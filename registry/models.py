@@ -39,6 +39,14 @@ class AbMode(models.TextChoices):
     SHADOW = "shadow", "Shadow (champion answers, challenger runs on a sample)"
 
 
+class AbArm(models.TextChoices):
+    """The arm a logged prediction or metric was served on (predictions.ab)."""
+
+    CHAMPION = "champion"
+    CHALLENGER = "challenger"
+    SHADOW = "shadow"  # the challenger run on the side in shadow mode, never returned
+
+
 STORED_TEXT_FIELDS = ("id", "name", "version", "description", "provider_config", "feature_schema",
                       "metrics", "health_thresholds")
 
@@ -105,6 +113,11 @@ class MLModel(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == ModelStatus.ACTIVE
+
+    def ab_test_is_running(self) -> bool:
+        """This model is the challenger of a running A/B test. An ended test keeps its
+        champion on record (registry.services.model_promote) but is not running."""
+        return self.ab_enabled and self.ab_champion_id is not None
 
     @property
     def ab_test(self) -> dict | None:

@@ -125,7 +125,7 @@ def model_promote(*, model_id: str, actor: Actor = SYSTEM) -> MLModel:
         from hotcrm_ai.errors import NotFound
 
         raise NotFound(f"No model '{model_id}' is registered.", code="model_not_found")
-    if not challenger.ab_enabled or challenger.ab_champion_id is None:
+    if not challenger.ab_test_is_running():
         raise Conflict(f"'{model_id}' is not the challenger of a running A/B test.", code="no_ab_test")
     if not challenger.is_active:
         raise Conflict(f"'{model_id}' is {challenger.status}; only an active challenger can be promoted.",

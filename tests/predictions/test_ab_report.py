@@ -11,8 +11,8 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
 from monitoring.models import Metric
+from predictions.ab.verdict import compare_accuracy, compare_errors
 from predictions.models import PredictionLog
-from predictions.verdict import compare_accuracy, compare_errors
 from registry import services
 from registry.models import MLModel
 from tests.predictions.test_apis import LEAD, predict

@@ -10,8 +10,8 @@ from django.db import close_old_connections
 from django.test.client import RequestFactory
 
 from monitoring.models import Metric
+from predictions.ids import shadow_id
 from predictions.models import PredictionLog
-from predictions.shadow import shadow_id
 from registry import services
 from registry.models import AbMode, MLModel
 from tests.predictions.test_apis import LEAD, predict

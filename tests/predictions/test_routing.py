@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from hotcrm_ai.errors import InvalidInput
-from predictions.routing import CHALLENGER, CHAMPION, choose_arm
+from predictions.ab.routing import CHALLENGER, CHAMPION, choose_arm
 from registry.models import AbMode, MLModel, ModelStatus
 
 OBJECTS = [f"L-{n}" for n in range(10_000)]

@@ -1,51 +1,41 @@
 """Shadow mode: the champion answers every request; on a sample the challenger is run too,
 its answer logged and measured (arm "shadow") and never returned.
 
-The challenger runs after the response has been sent (core.after_response): off the
-caller's clock, on the request's own database connection. Outside a request (a management
-command, a direct service call) it runs at once.
+`predict` hands `shadow_run` to core.after_response: the challenger runs after the response
+has been sent, off the caller's clock, on the request's own database connection. Outside a
+request (a management command, a direct service call) it runs at once.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
-from core.after_response import after_response
 from core.metrics import MetricRecord, metrics_record
 from predictions.features import validate
+from predictions.ids import shadow_id
 from predictions.models import PredictionLog
 from predictions.providers import provider_for
 from predictions.recording import log_label, prediction_logs_insert
+from registry.models import AbArm
 
 if TYPE_CHECKING:
     from registry.models import MLModel
 
 logger = logging.getLogger(__name__)
-SHADOW = "shadow"
-# The shadow log of a prediction has an id derived from the prediction's own, so an outcome
-# reported for the returned prediction reaches its shadow twin without another column.
-_SHADOW_NAMESPACE = uuid.UUID("7b0e4f43-5d0c-4e8e-9a4c-0c5a1f6d2b11")
+SHADOW = AbArm.SHADOW
 
 
-def shadow_id(prediction_id: str) -> str:
-    return str(uuid.uuid5(_SHADOW_NAMESPACE, str(prediction_id)))
-
-
-def shadow_schedule(
+def shadow_run(
     requested: MLModel, answers: list[Any], raw_rows: list[Any], context: dict[str, Any] | None
 ) -> None:
-    """Queue the challenger for every answer whose route drew a shadow run."""
+    """Run the challenger on every answer whose route drew a shadow run, log and measure it."""
     work = [(a, raw) for a, raw in zip(answers, raw_rows, strict=True) if a.route.shadow is not None]
-    if work:
-        after_response(lambda: shadow_run(requested, work, context))
-
-
-def shadow_run(requested: MLModel, work: list[tuple[Any, Any]], context: dict[str, Any] | None) -> None:
+    if not work:
+        return
     challenger = work[0][0].route.shadow
     started = time.perf_counter()
     try:

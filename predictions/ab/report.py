@@ -1,0 +1,69 @@
+"""The A/B test report: both arms side by side (predictions, latency, failures, outcomes)
+and the verdict on whether the challenger is better."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from django.db.models import Avg, Count, QuerySet
+
+from hotcrm_ai.errors import NotSupported
+from monitoring.models import Metric
+from predictions.ab.verdict import compare_accuracy, compare_errors
+from predictions.feedback import LABEL_TYPES
+from predictions.models import PredictionLog
+from predictions.selectors import outcome_summary
+from registry.models import AbArm, MLModel
+
+
+def ab_test_report(model: MLModel) -> dict[str, Any]:
+    """Both arms of the A/B test in which `model` is the challenger, and the verdict."""
+    champion = model.ab_champion
+    if champion is None:
+        raise NotSupported(f"'{model.pk}' is not the challenger of an A/B test.", code="no_ab_test")
+    logs = PredictionLog.objects.filter(requested_model_id=model.pk)
+    challenger_arms = [AbArm.CHALLENGER, AbArm.SHADOW]
+    arms = {
+        AbArm.CHALLENGER: _arm(model, logs.filter(model_id=model.pk, ab_arm__in=challenger_arms),
+                               Metric.objects.filter(model_id=model.pk, ab_arm__in=challenger_arms)),
+        AbArm.CHAMPION: _arm(champion, logs.filter(model_id=champion.pk, ab_arm=AbArm.CHAMPION),
+                             Metric.objects.filter(model_id=champion.pk, ab_arm=AbArm.CHAMPION)),
+    }
+    share = model.ab_traffic_percentage
+    expected_ratio = (100 - share) / share if 0 < share < 100 else 1.0
+    c, h = arms[AbArm.CHALLENGER], arms[AbArm.CHAMPION]
+    if model.type in LABEL_TYPES:
+        metric = "accuracy"
+        verdict = compare_accuracy(c["correct"], c["outcomes"], h["correct"], h["outcomes"],
+                                   expected_ratio=expected_ratio)
+    else:
+        metric = "mae"
+        verdict = compare_errors(c["errors"], h["errors"], expected_ratio=expected_ratio)
+    for arm in arms.values():
+        arm.pop("errors", None)
+        arm.pop("correct", None)
+    return {
+        "modelId": model.pk, "championModelId": champion.pk, "enabled": model.ab_enabled,
+        "mode": model.ab_mode, "trafficPercentage": share, "metric": metric,
+        "arms": arms, "significance": verdict.as_dict(), "verdict": verdict.text,
+    }
+
+
+def _arm(model: MLModel, logs: QuerySet[PredictionLog], metrics: QuerySet[Metric]) -> dict[str, Any]:
+    counts = logs.aggregate(predictions=Count("id"), confidence=Avg("confidence"))
+    latencies = np.asarray(metrics.filter(success=True).values_list("latency_ms", flat=True), float)
+    outcomes = outcome_summary(logs, model.type)
+    return {
+        "modelId": model.pk, "modelVersion": model.version,
+        "predictions": counts["predictions"],
+        "errors": outcomes.get("errors"),
+        "failures": metrics.filter(success=False).count(),
+        "latency": {
+            "mean": round(float(latencies.mean()), 3) if latencies.size else None,
+            "p95": round(float(np.percentile(latencies, 95)), 3) if latencies.size else None,
+        },
+        "meanConfidence": round(counts["confidence"], 2) if counts["confidence"] is not None else None,
+        "outcomes": outcomes["outcomes"], "correct": outcomes.get("correct"),
+        "accuracy": outcomes["accuracy"], "mae": outcomes["mae"],
+    }
