@@ -36,7 +36,7 @@ def counters(method: str, *args: Any) -> Any:
     stop requests; the limit is per process until it is back), else in the file cache every
     process of this machine shares (settings.LIMITS_CACHE)."""
     manager = shared_cache()
-    if manager.uses_redis:
+    if manager.uses_redis or "limits" not in settings.CACHES:
         return manager._call(method, *args)
     return getattr(caches["limits"], method)(*args)
 

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apiauth.permissions import IsStaff, ReadOrStaffWrite
-from hotcrm_ai.errors import Conflict, NotFound, PreconditionFailed
+from hotcrm_ai.errors import Conflict, NotFound
 from registry import selectors, services
 from registry.audit import actor_of
 from registry.models import RegistryChange
@@ -76,7 +76,7 @@ class ModelDetailApi(APIView):
         try:
             model = services.model_update(model=model, data=fields, credentials=credentials,
                                           actor=actor_of(request, "api"), merge_provider_config=True,
-                                          expected_revision=_if_match(request))
+                                          expected_etag=_if_match(request))
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
         return _with_etag(model)
@@ -86,7 +86,7 @@ class ModelDetailApi(APIView):
         model = _fresh(model_id)
         try:
             services.model_delete(model=model, actor=actor_of(request, "api"),
-                                  expected_revision=_if_match(request))
+                                  expected_etag=_if_match(request))
         except ProtectedError:
             raise Conflict(
                 f"'{model_id}' is the champion of an A/B test; end that test first.", code="model_in_use"
@@ -121,20 +121,16 @@ class ModelChangesApi(APIView):
 
 
 def _with_etag(model) -> Response:
-    """The model with its revision as the ETag: send it back as If-Match to write safely."""
-    return Response(ModelSerializer(model).data, headers={"ETag": f'"{model.revision}"'})
+    """The model with its ETag: send it back as If-Match to write safely."""
+    return Response(ModelSerializer(model).data, headers={"ETag": f'"{model.etag}"'})
 
 
-def _if_match(request: Request) -> int | None:
-    """The revision an If-Match names (None: no precondition, or `*`)."""
+def _if_match(request: Request) -> str | None:
+    """The ETag an If-Match names (None: no precondition, or `*`)."""
     header = request.headers.get("If-Match", "").strip()
     if not header or header == "*":
         return None
-    tag = header.split(",")[0].strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise PreconditionFailed(f"If-Match {header[:40]!r} is not an ETag of this API; send the "
-                                 "ETag header of GET /models/{id}/.")
-    return int(tag)
+    return header.split(",")[0].strip().removeprefix("W/").strip('"')
 
 
 def _fresh(model_id: str):

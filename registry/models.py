@@ -111,6 +111,12 @@ class MLModel(models.Model):
         return f"{self.id} ({self.version})"
 
     @property
+    def etag(self) -> str:
+        """The row's version for HTTP preconditions: its revision (moved by every edit that
+        may change answers) and the time of its last save (moved by every other edit)."""
+        return f"{self.revision}.{int(self.updated_at.timestamp() * 1_000_000)}"
+
+    @property
     def is_active(self) -> bool:
         return self.status == ModelStatus.ACTIVE
 

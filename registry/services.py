@@ -69,20 +69,20 @@ def model_register(
 def model_update(
     *, model: MLModel, data: dict[str, Any], credentials: dict[str, Any] | None = None,
     actor: Actor = SYSTEM, action: str = RegistryChange.Action.UPDATE,
-    expected_revision: int | None = None, merge_provider_config: bool = False,
+    expected_etag: str | None = None, merge_provider_config: bool = False,
 ) -> MLModel:
     """Apply `data` (model field names); `credentials=None` keeps the stored ones.
 
     The change is applied to the stored row, locked for the transaction, never to the copy
     the caller read: two concurrent writes of different fields both stay, and a credential
-    rotation cannot be undone by an edit that started before it. `expected_revision` (the
-    ETag a client sent as If-Match) makes a write that started from an older row a 412.
+    rotation cannot be undone by an edit that started before it. `expected_etag` (the ETag a
+    client sent as If-Match) makes a write that started from an older row a 412.
     `merge_provider_config` keeps the stored providerConfig keys the change does not name."""
     model = MLModel.objects.select_for_update().get(pk=model.pk)
-    if expected_revision is not None and model.revision != expected_revision:
+    if expected_etag is not None and model.etag != expected_etag:
         raise PreconditionFailed(
-            f"'{model.pk}' changed since it was read (revision {model.revision}, If-Match "
-            f"{expected_revision}); read it again and reapply the change.")
+            f"'{model.pk}' changed since it was read (ETag {model.etag}, If-Match {expected_etag}); "
+            "read it again and reapply the change.")
     if merge_provider_config and "provider_config" in data:
         data = {**data, "provider_config": {**(model.provider_config or {}), **data["provider_config"]}}
     before = snapshot(model)
@@ -96,17 +96,16 @@ def model_update(
         changed.add("credentials_encrypted")
     if changed & {"provider", "provider_config", "credentials_encrypted"}:
         _check_provider_requirements(model, decrypt_credentials(model.credentials_encrypted))
-    # Every change moves the revision: it is the row's ETag as well as the cache's key part.
-    _save(model, bump=bool(changed))
+    _save(model, bump=bool(changed & ANSWER_FIELDS))
     changes_record(model_id=model.pk, action=action, before=before, after=snapshot(model), actor=actor,
                    credentials_changed=sorted(credentials) if credentials is not None else None)
     return model
 
 
 @transaction.atomic
-def model_delete(*, model: MLModel, actor: Actor = SYSTEM, expected_revision: int | None = None) -> None:
+def model_delete(*, model: MLModel, actor: Actor = SYSTEM, expected_etag: str | None = None) -> None:
     model = MLModel.objects.select_for_update().get(pk=model.pk)
-    if expected_revision is not None and model.revision != expected_revision:
+    if expected_etag is not None and model.etag != expected_etag:
         raise PreconditionFailed(f"'{model.pk}' changed since it was read; read it again first.")
     before = snapshot(model)
     model.delete()
