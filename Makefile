@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKERS ?= 3
 export CACHE_KEY_PREFIX ?= hotcrm
 
-.PHONY: setup lock lock-add run test bench load bench-ab bench-cache bench-monitoring lint
+.PHONY: setup lock lock-add run test bench bench-jobs load bench-ab bench-cache bench-monitoring lint
 
 # The venv holds exactly requirements.lock (uv pip sync: nothing more, nothing less).
 $(VENV)/.installed: requirements.lock
@@ -41,12 +41,18 @@ run: setup
 test: setup
 	bash scripts/setup-browser
 	bash scripts/setup-bench
+	bash scripts/setup-mlserver
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	CACHE_KEY_PREFIX=hotcrm-test-$$$$ $(PY) -m pytest
 
 bench: setup
 	bash scripts/setup-bench
 	$(PY) bench/run.py
+
+# Bulk scoring: a 1,000,000-row file with one and two Celery workers vs `mlflow models predict`.
+bench-jobs: setup
+	bash scripts/setup-bench
+	$(PY) bench/jobs.py
 
 bench-monitoring: setup
 	$(PY) bench/monitoring.py

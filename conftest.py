@@ -125,3 +125,28 @@ def staff_api(staff_token) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {staff_token}")
     return client
+
+
+# --- Celery -----------------------------------------------------------------------------
+# Tasks run for real: a worker (a thread of this process) takes them from the configured
+# broker (the filesystem transport under var/, or REDIS_URL's Redis) and runs them against
+# the test database. Such tests commit, so they need `transaction=True`.
+
+@pytest.fixture
+def builtin_models_restored(transactional_db):
+    """Jobs tests commit (the worker has its own connection), so Django empties the database
+    after each (pytest-django runs such tests after all others): the models come back here."""
+    from registry.models import MLModel
+
+    if not MLModel.objects.filter(pk="lead-scoring-v1").exists():
+        install_builtin_models()
+
+
+@pytest.fixture
+def celery_worker(builtin_models_restored):
+    from celery.contrib.testing.worker import start_worker
+
+    from hotcrm_ai.celery import app
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING"):
+        yield

@@ -53,6 +53,7 @@ return values
 class CachedAnswer:
     prediction: Any
     confidence: float | None
+    confidence_source: str = "model"
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,13 @@ def entry_key(model_id: str, digest: str) -> str:
 
 def _encode(answer: CachedAnswer) -> str:
     # DRF's encoder, so a cached answer renders exactly like a fresh one (numpy scalars too).
-    return json.dumps([answer.prediction, answer.confidence], cls=JSONEncoder, separators=(",", ":"))
+    return json.dumps([answer.prediction, answer.confidence, answer.confidence_source], cls=JSONEncoder,
+                      separators=(",", ":"))
 
 
 def _decode(raw: str | bytes) -> CachedAnswer:
-    prediction, confidence = json.loads(raw)
-    return CachedAnswer(prediction, confidence)
+    prediction, confidence, *source = json.loads(raw)  # entries from before the source: "model"
+    return CachedAnswer(prediction, confidence, *source[:1])
 
 
 class MemoryEntries:

@@ -30,6 +30,8 @@ class MetricRecord:
     error: str = ""
     error_code: str = ""
     kind: str = "prediction"
+    # Predictions this record stands for (a bulk job chunk's rows of one model and arm).
+    rows: int = 1
 
 
 Recorder = Callable[[list[MetricRecord]], None]

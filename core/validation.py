@@ -58,4 +58,4 @@ def storable_text_error(value: Any, path: str = "") -> str | None:
     where = unstorable_text(value, path)
     if where is None:
         return None
-    return f"{where} contains a NUL character or a lone UTF-16 surrogate, which cannot be stored."
+    return f"{where} contains a NUL character or a lone surrogate (UTF-16), which cannot be stored."

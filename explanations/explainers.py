@@ -30,8 +30,10 @@ from ml.builtin.leads import LeadScorer
 from ml.builtin.recommendation import ProductRecommender
 from ml.builtin.sentiment import SentimentPredictor
 from ml.builtin.tabular import BinaryClassifier
+from ml.onnx_model import OnnxPredictor
 from ml.schema import FeatureError, FeatureSpec, parse_schema, validate_features
 from predictions.providers import provider_for
+from predictions.providers.mapping import dig
 from registry.models import MLModel
 
 OUTPUT_KEYS = ("score", "probability", "value", "prediction")
@@ -164,10 +166,14 @@ class Explainer:
         value = prediction.value
         if _is_number(value):
             return float(value)
-        key = self.config.get("explanationOutput")
-        keys = [key] if key else OUTPUT_KEYS
-        if isinstance(value, dict):
-            for name in keys:
+        path = self.config.get("explanationOutput")
+        if path and isinstance(value, dict | list):
+            # A dotted path into the answer: "probabilities.yes", "scores.1".
+            found = dig(value, str(path), None)
+            if _is_number(found):
+                return float(found)
+        elif isinstance(value, dict):
+            for name in OUTPUT_KEYS:
                 if _is_number(value.get(name)):
                     return float(value[name])
         raise NotSupported(
@@ -177,8 +183,8 @@ class Explainer:
         )
 
     def remote_output(self) -> Output:
-        key = self.config.get("explanationOutput") or "score"
-        if key == "probability":
+        key = str(self.config.get("explanationOutput") or "score")
+        if key == "probability" or key.startswith("probabilities."):
             return Output("probability", "the probability", 100.0, "percentage points")
         return Output(str(key), f"the {key}")
 
@@ -221,7 +227,7 @@ class TabularExplainer(Explainer):
             encoded = background if isinstance(background, np.ndarray) else self.predictor.encode(background)
             game = games.encoded_game(self.predictor, x, encoded, self.owners(names))
             attribution = self.attribute(game, len(names), len(encoded))
-            prediction = self.predictor.decide(np.array([attribution.output]))[0]
+            prediction = self.predictor.explained_predictions([features], np.array([attribution.output]))[0]
             rows = len(encoded)
         else:
             self.check_upstream_rows(
@@ -246,7 +252,8 @@ class TabularExplainer(Explainer):
             x, baseline = self.predictor.encode([second, first])
             game = games.encoded_game(self.predictor, x, baseline[None, :], self.owners(names))
             attribution = self.attribute(game, len(names), 1)
-            predictions = self.predictor.decide(np.array([attribution.base, attribution.output]))
+            predictions = self.predictor.explained_predictions(
+                [first, second], np.array([attribution.base, attribution.output]))
         else:
             self.check_upstream_rows(self.planned_rows(len(names), 1) + 2,
                                      "Compare rows that differ in fewer features, or raise the limit.")
@@ -288,7 +295,8 @@ class TabularExplainer(Explainer):
         name = self.predictor.space().output_name
         if isinstance(self.predictor, LeadScorer):  # probability x 100
             return Output(name, "the score", 1.0, "points")
-        if isinstance(self.predictor, BinaryClassifier):
+        if isinstance(self.predictor, BinaryClassifier) or (
+                isinstance(self.predictor, OnnxPredictor) and self.predictor.signature.is_classifier):
             return Output(name, f"the {name}", 100.0, "percentage points")
         return Output(name, f"the {name}")
 

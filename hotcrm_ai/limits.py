@@ -17,6 +17,7 @@ from hotcrm_ai.errors import InvalidInput, error_body
 
 # The CRM's clients are TypeScript: integers beyond this lose precision in a JS number.
 MAX_SAFE_INTEGER = 2**53 - 1
+JOB_UPLOAD_PATH = "/api/v1/jobs/"
 
 
 class BodySizeLimitMiddleware:
@@ -29,15 +30,18 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = settings.HOTCRM["MAX_BODY_BYTES"]
+        # A job upload is a whole file: its own, larger limit, refused with 413 (the spec's).
+        is_upload = request.path == JOB_UPLOAD_PATH and request.method == "POST"
+        limit = settings.HOTCRM["JOB_MAX_BYTES" if is_upload else "MAX_BODY_BYTES"]
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return JsonResponse(error_body("bad_request", "Content-Length is not a number."), status=400)
         if length > limit:
+            code = "file_too_large" if is_upload else "body_too_large"
             return JsonResponse(
-                error_body("body_too_large", f"The request body is {length} bytes; the limit is {limit}."),
-                status=400,
+                error_body(code, f"The request body is {length} bytes; the limit is {limit}."),
+                status=413 if is_upload else 400,
             )
         return self.get_response(request)
 

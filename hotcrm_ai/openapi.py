@@ -33,6 +33,7 @@ DESCRIPTIONS = {
     404: "No such model or resource.",
     409: "Conflict, e.g. the model is not active or already exists.",
     412: "If-Match names an ETag the model no longer has: it changed since it was read.",
+    413: "The upload is larger than the limit.",
     422: "Not supported for this model.",
     429: "Throttled: too many requests for this token. See the Retry-After header.",
     502: "The model's provider failed.",

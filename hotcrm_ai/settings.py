@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "monitoring",
     "explanations",
     "reporting",
+    "jobs",
 ]
 
 MIDDLEWARE = [
@@ -99,6 +100,9 @@ TEMPLATES = [
     },
 ]
 
+# Prefixes every cache key, queue and test database of this run (several runs share machines).
+CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", "hotcrm")
+
 # --- Database -------------------------------------------------------------------------
 # https://github.com/jazzband/dj-database-url
 DATABASE_URL = env_str("DATABASE_URL")
@@ -121,6 +125,10 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # The test database is a file too: Celery workers and live servers read it from
+            # other threads, which an in-memory database only allows with table locks that
+            # fail at once instead of waiting.
+            "TEST": {"NAME": str(VAR_DIR / f"test-{CACHE_KEY_PREFIX}.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -128,7 +136,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache ----------------------------------------------------------------------------
 # https://github.com/jazzband/django-redis
 REDIS_URL = env_str("REDIS_URL")
-CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", "hotcrm")
 MEMORY_CACHE = {
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "LOCATION": "hotcrm-memory",
@@ -208,7 +215,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic tasks: {"name": {"task": "app.task_name", "schedule": seconds}}; see hotcrm_ai/celery.py.
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "jobs-requeue-stalled": {"task": "jobs.requeue_stalled", "schedule": env_float("JOB_WATCHDOG_INTERVAL", 15.0)},
+}
 
 # --- Auth, sessions, security ---------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -309,6 +318,8 @@ SPECTACULAR_SETTINGS = {
 # --- HotCRM AI ------------------------------------------------------------------------
 HOTCRM = {
     "BATCH_LIMIT": env_int("BATCH_LIMIT", 1000),
+    # The largest ONNX file a data scientist may upload for a local model (bytes).
+    "ONNX_MAX_BYTES": env_int("ONNX_MAX_BYTES", 50 * 1024 * 1024),
     "MAX_BODY_BYTES": MAX_BODY_BYTES,
     "MAX_JSON_DEPTH": env_int("MAX_JSON_DEPTH", 32),
     # Per token unless the token has its own rate (admin: API tokens).
@@ -343,7 +354,8 @@ HOTCRM = {
     # by default the public endpoints of the providers this service speaks to; loopback and
     # private networks only when listed; link-local and metadata addresses never.
     "PROVIDER_ALLOWED_HOSTS": env_list("PROVIDER_ALLOWED_HOSTS", [
-        "api.openai.com", "*.amazonaws.com", "*.amazonaws.com.cn", "*.azure.com", "*.azureml.net",
+        "api.openai.com", "api.anthropic.com", "*.amazonaws.com", "*.amazonaws.com.cn", "*.azure.com",
+        "*.azureml.net",
     ]),
     # `credentials.*Env` may name only environment variables with this prefix.
     "PROVIDER_ENV_PREFIX": env_str("PROVIDER_ENV_PREFIX", "HOTCRM_PROVIDER_"),
@@ -362,6 +374,14 @@ HOTCRM = {
     # `openai` model answers one completion per row); each row also counts against the
     # caller's throttle rate.
     "EXPLANATION_MAX_UPSTREAM_ROWS": env_int("EXPLANATION_MAX_UPSTREAM_ROWS", 2_000),
+    # Bulk scoring jobs: the largest upload (413 beyond), the most bytes and rows once
+    # uncompressed, rows per chunk (the unit a worker takes), and how long a running job may
+    # make no progress before its unfinished chunks are queued again (lost tasks).
+    "JOB_MAX_BYTES": env_int("JOB_MAX_BYTES", 500 * 1024 * 1024),
+    "JOB_MAX_INPUT_BYTES": env_int("JOB_MAX_INPUT_BYTES", 4 * 1024 * 1024 * 1024),
+    "JOB_MAX_ROWS": env_int("JOB_MAX_ROWS", 20_000_000),
+    "JOB_CHUNK_ROWS": env_int("JOB_CHUNK_ROWS", 5_000),
+    "JOB_STALL_SECONDS": env_float("JOB_STALL_SECONDS", 60.0),
 }
 
 LOGGING = {

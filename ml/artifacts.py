@@ -2,8 +2,8 @@
 
 Pickle runs code while loading, so a blob is only unpickled after its HMAC-SHA256 under the
 service's key has been checked: artifacts are produced by our own training code alone and are
-never loaded from anything a user uploads (users upload CSVs, which are parsed, not
-unpickled). Layout: MAGIC | 32-byte signature | zlib(pickle(predictor)).
+never loaded from anything a user uploads (users upload CSVs, which are parsed, and ONNX
+files, which onnxruntime reads as a graph; neither is unpickled). Layout: MAGIC | 32-byte signature | zlib(pickle(predictor)).
 """
 
 from __future__ import annotations
@@ -17,6 +17,18 @@ from ml.base import Predictor
 
 MAGIC = b"HCAI1"
 SIGNATURE_BYTES = hashlib.sha256().digest_size
+# An uploaded ONNX model is stored as this prefix + the file's bytes. It is never unpickled:
+# `loads` refuses anything without MAGIC and our signature, and the local provider hands
+# these blobs to onnxruntime (ml/onnx_model.py) instead.
+ONNX_MAGIC = b"ONNX1"
+
+
+def onnx_blob(data: bytes) -> bytes:
+    return ONNX_MAGIC + data
+
+
+def onnx_bytes(blob: bytes) -> bytes | None:
+    return blob[len(ONNX_MAGIC):] if blob.startswith(ONNX_MAGIC) else None
 
 
 class ArtifactError(ValueError):

@@ -17,6 +17,9 @@ import numpy as np
 class Prediction:
     value: dict[str, Any]
     confidence: float  # 0-100, derived from the model's own probability or interval
+    # Where the confidence came from: "model" (its own probability or interval), "logprobs"
+    # (an LLM's token probabilities) or "stated" (the number an LLM wrote in its answer).
+    confidence_source: str = "model"
 
 
 class Predictor:
@@ -66,3 +69,7 @@ class TabularPredictor(Predictor):
 
     def predict_batch(self, rows: list[dict[str, Any]]) -> list[Prediction]:
         return self.decide(self.output(self.encode(rows)))
+
+    def explained_predictions(self, rows: list[dict[str, Any]], outputs: np.ndarray) -> list[Prediction]:
+        """The predictions of explained rows whose outputs are already known."""
+        return self.decide(outputs)

@@ -281,3 +281,26 @@ def validate_features(specs: list[FeatureSpec], features: Any) -> dict[str, Any]
             continue
         cleaned[spec.name] = clean_value(spec, features[spec.name])
     return cleaned
+
+
+def example_row(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """A valid row built from a feature schema alone: defaults, minimums, first categories."""
+    row: dict[str, Any] = {}
+    for spec in (schema or {}).get("features", []):
+        kind = spec.get("type")
+        if "default" in spec:
+            row[spec["name"]] = spec["default"]
+        elif kind in ("integer", "number"):
+            low = spec.get("min", 0)
+            row[spec["name"]] = int(low) if kind == "integer" else float(low)
+        elif kind == "category":
+            row[spec["name"]] = (spec.get("categories") or ["Other"])[0]
+        elif kind in ("string", "text"):
+            row[spec["name"]] = "health check"
+        elif kind == "boolean":
+            row[spec["name"]] = False
+        elif kind in ("number_list", "string_list"):
+            row[spec["name"]] = []
+        elif kind == "object":
+            row[spec["name"]] = {}
+    return row

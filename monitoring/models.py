@@ -18,6 +18,9 @@ class Metric(models.Model):
     provider = models.CharField(max_length=20, blank=True)
     ab_arm = models.CharField(max_length=20, blank=True)
     kind = models.CharField(max_length=20, default="prediction")
+    # How many predictions this record stands for: 1, or a bulk job chunk's rows of one
+    # model and arm (latency then per row). Stats weigh every record by it.
+    rows = models.PositiveIntegerField(default=1)
 
     class Meta:
         indexes = [

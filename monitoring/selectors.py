@@ -32,24 +32,50 @@ class Sample:
     cached: np.ndarray
     success: np.ndarray
     epoch: np.ndarray | None = None  # seconds since 1970, when asked for
+    weight: np.ndarray | None = None  # predictions per record (bulk job chunks: many)
 
     @classmethod
     def of(cls, rows: list[tuple], with_time: bool = False) -> Sample:
         if not rows:
             empty = np.empty(0)
-            return cls(empty, empty, empty.astype(bool), empty.astype(bool), empty if with_time else None)
+            return cls(empty, empty, empty.astype(bool), empty.astype(bool), empty if with_time else None, empty)
         columns = list(zip(*rows, strict=True))
         return cls(
             latency=np.asarray(columns[0], dtype=float),
             confidence=np.asarray([np.nan if c is None else c for c in columns[1]], dtype=float),
             cached=np.asarray(columns[2], dtype=bool),
             success=np.asarray(columns[3], dtype=bool),
-            epoch=np.asarray([t.timestamp() for t in columns[4]]) if with_time else None,
+            epoch=np.asarray([t.timestamp() for t in columns[5]]) if with_time else None,
+            weight=np.asarray(columns[4], dtype=float),
         )
 
     def subset(self, mask: np.ndarray) -> Sample:
         return Sample(self.latency[mask], self.confidence[mask], self.cached[mask], self.success[mask],
-                      None if self.epoch is None else self.epoch[mask])
+                      None if self.epoch is None else self.epoch[mask],
+                      None if self.weight is None else self.weight[mask])
+
+    @property
+    def weights(self) -> np.ndarray:
+        return np.ones(len(self.latency)) if self.weight is None else self.weight
+
+    def count(self, mask: np.ndarray | None = None) -> int:
+        return int(self.weights.sum() if mask is None else self.weights[mask].sum())
+
+    def percentiles(self, qs: list[float]) -> list[float]:
+        """numpy's linear percentiles of the latencies, each record counted `weight` times."""
+        w = self.weights
+        if (w == 1).all():
+            return list(np.percentile(self.latency, qs, method="linear"))
+        order = np.argsort(self.latency, kind="stable")
+        values, cumulative = self.latency[order], np.cumsum(w[order])
+        out = []
+        for q in qs:
+            rank = q / 100 * (cumulative[-1] - 1)  # 0-based rank among all predictions
+            low, high = int(np.floor(rank)), int(np.ceil(rank))
+            lo_value = values[np.searchsorted(cumulative, low + 1)]
+            hi_value = values[np.searchsorted(cumulative, high + 1)]
+            out.append(lo_value + (hi_value - lo_value) * (rank - low))
+        return out
 
 
 def window_start(window: int | None, now: datetime | None = None) -> datetime | None:
@@ -67,28 +93,30 @@ def metrics_in_window(model_id: str, since: datetime | None, arm: str | list[str
 
 def metrics_sample(model_id: str, since: datetime | None, *, arm: str | list[str] | None = None,
                    with_time: bool = False) -> Sample:
-    fields = ["latency_ms", "confidence", "cached", "success"] + (["timestamp"] if with_time else [])
+    fields = ["latency_ms", "confidence", "cached", "success", "rows"] + (["timestamp"] if with_time else [])
     rows = list(metrics_in_window(model_id, since, arm).values_list(*fields))
     return Sample.of(rows, with_time)
 
 
 def summarise(sample: Sample) -> dict[str, Any]:
     """PerformanceStats figures of a sample (latencies in ms, rates in %)."""
-    total = len(sample.latency)
-    failed = int((~sample.success).sum())
-    known = sample.confidence[~np.isnan(sample.confidence)]
+    total = sample.count()
+    failed = sample.count(~sample.success)
+    w = sample.weights
+    has_confidence = ~np.isnan(sample.confidence)
     if total:
-        p50, p95, p99 = np.percentile(sample.latency, [50, 95, 99], method="linear")
+        p50, p95, p99 = sample.percentiles([50, 95, 99])
     return {
         "totalPredictions": total,
         "successfulPredictions": total - failed,
         "failedPredictions": failed,
-        "averageLatency": _r(sample.latency.mean()) if total else None,
+        "averageLatency": _r(np.average(sample.latency, weights=w)) if total else None,
         "medianLatency": _r(p50) if total else None,
         "p95Latency": _r(p95) if total else None,
         "p99Latency": _r(p99) if total else None,
-        "averageConfidence": _r(known.mean()) if len(known) else None,
-        "cacheHitRate": _r(100 * sample.cached.sum() / total) if total else 0.0,
+        "averageConfidence": _r(np.average(sample.confidence[has_confidence], weights=w[has_confidence]))
+        if has_confidence.any() else None,
+        "cacheHitRate": _r(100 * sample.count(sample.cached) / total) if total else 0.0,
         "errorRate": _r(100 * failed / total) if total else 0.0,
     }
 
@@ -152,15 +180,15 @@ def model_series(model_id: str, *, window: int, buckets: int) -> dict[str, Any]:
     series: dict[str, list] = {k: [] for k in ("perMinute", "p50", "p95", "p99", "errorRate", "cacheHitRate")}
     for b in range(buckets):
         part = sample.subset(index == b)
-        n = len(part.latency)
+        n = part.count()
         series["perMinute"].append(_r(n * 60 / bucket))
         if n:
-            p50, p95, p99 = np.percentile(part.latency, [50, 95, 99], method="linear")
+            p50, p95, p99 = part.percentiles([50, 95, 99])
         series["p50"].append(_r(p50) if n else None)
         series["p95"].append(_r(p95) if n else None)
         series["p99"].append(_r(p99) if n else None)
-        series["errorRate"].append(_r(100 * (~part.success).sum() / n) if n else None)
-        series["cacheHitRate"].append(_r(100 * part.cached.sum() / n) if n else None)
+        series["errorRate"].append(_r(100 * part.count(~part.success) / n) if n else None)
+        series["cacheHitRate"].append(_r(100 * part.count(part.cached) / n) if n else None)
     return {
         "bucketSeconds": bucket,
         "times": [datetime.fromtimestamp(start + (b + 1) * bucket, tz=now.tzinfo).isoformat() for b in range(buckets)],

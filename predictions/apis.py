@@ -7,8 +7,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apiauth.permissions import IsStaff
 from predictions import feedback, services
 from predictions.ab.report import ab_test_report
+from predictions.providers import feature_schema_import
 from predictions.serializers import (
     AbTestReportSerializer,
     BatchRequestSerializer,
@@ -20,7 +22,9 @@ from predictions.serializers import (
     plain_batch_request,
     plain_prediction_request,
 )
+from registry.audit import actor_of
 from registry.selectors import model_get_fresh
+from registry.serializers import ModelSerializer
 
 
 class PredictionApi(APIView):
@@ -75,3 +79,15 @@ class AbTestReportApi(APIView):
     @extend_schema(responses=AbTestReportSerializer)
     def get(self, request: Request, model_id: str) -> Response:
         return Response(ab_test_report(model_get_fresh(model_id)))
+
+
+class ModelSchemaImportApi(APIView):
+    """Import the featureSchema of a `custom` V2 model from its server's model metadata."""
+
+    permission_classes = [IsStaff]
+    error_statuses = (422, 502, 504)
+
+    @extend_schema(request=None, responses=ModelSerializer)
+    def post(self, request: Request, model_id: str) -> Response:
+        model = feature_schema_import(model=model_get_fresh(model_id), actor=actor_of(request, "api"))
+        return Response(ModelSerializer(model).data)

@@ -33,6 +33,11 @@ class PredictionMetadataSerializer(serializers.Serializer):
     requestedModelId = serializers.CharField()
     abTestArm = serializers.ChoiceField(choices=["challenger", "champion"], allow_null=True)
     provider = serializers.CharField()
+    confidenceSource = serializers.ChoiceField(
+        choices=["model", "logprobs", "stated"], allow_null=True,
+        help_text="Where `confidence` came from: the model's own probability or interval, an LLM's "
+                  "token probabilities, or the confidence an LLM stated in its answer; null without one.",
+    )
     fallbackFrom = serializers.CharField(
         required=False, help_text="Present when the configured fallback model answered because this model failed.",
     )

@@ -128,7 +128,7 @@ def cache_lookup(answers: list[Answer], use_cache: bool) -> None:
     found = shared_cache().lookup([a.cache_key for a in wanted])
     for a, hit in zip(wanted, found, strict=True):
         if hit is not None:
-            a.prediction = Prediction(hit.prediction, hit.confidence)
+            a.prediction = Prediction(hit.prediction, hit.confidence, hit.confidence_source)
             a.cached = True
 
 
@@ -193,7 +193,8 @@ def answer_by_fallback(model: MLModel, group: list[Answer], error: ApplicationEr
 def cache_store(answers: list[Answer], use_cache: bool) -> None:
     """The misses in one round trip, each with its model's TTL."""
     shared_cache().store([
-        Entry(a.cache_key, CachedAnswer(a.prediction.value, a.prediction.confidence), a.route.model.cache_ttl)
+        Entry(a.cache_key, CachedAnswer(a.prediction.value, a.prediction.confidence, a.prediction.confidence_source),
+              a.route.model.cache_ttl)
         for a in answers
         if use_cache and not a.cached and a.cache_key and a.prediction is not None
     ])
@@ -248,7 +249,8 @@ def responses(requested: MLModel, answers: list[Answer], elapsed: float) -> list
                 {"requestedModelId": requested.pk, "abTestArm": a.route.arm, "provider": model.provider},
             )
         top, meta = shared[key]
-        metadata = {"predictionId": a.prediction_id, **meta}
+        source = a.prediction.confidence_source if a.prediction.confidence is not None else None
+        metadata = {"predictionId": a.prediction_id, **meta, "confidenceSource": source}
         if a.fallback_from:
             metadata |= {"fallbackFrom": a.fallback_from, "fallbackReason": a.fallback_reason}
         out.append({

@@ -3,6 +3,7 @@ from django.urls import path
 from predictions.apis import (
     AbTestReportApi,
     BatchPredictionApi,
+    ModelSchemaImportApi,
     PredictionApi,
     PredictionFeedbackApi,
 )
@@ -14,6 +15,7 @@ urlpatterns = [
     path("predictions/<uuid:prediction_id>/feedback/", PredictionFeedbackApi.as_view(),
          name="prediction-feedback"),
     path("models/<str:model_id>/ab-test/", AbTestReportApi.as_view(), name="model-ab-test"),
+    path("models/<str:model_id>/import-schema/", ModelSchemaImportApi.as_view(), name="model-import-schema"),
     path("cache/", CacheApi.as_view(), name="cache"),
     path("cache/stats/", CacheStatsApi.as_view(), name="cache-stats"),
 ]

@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
@@ -154,8 +156,51 @@ class MLModelAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         test = self.admin_site.admin_view(require_POST(self.test_connection_view))
+        upload = self.admin_site.admin_view(self.upload_artifact_view)
+        schema = self.admin_site.admin_view(require_POST(self.import_schema_view))
         return [path("<path:object_id>/test-connection/", test, name="registry_mlmodel_test_connection"),
+                path("<path:object_id>/upload-artifact/", upload, name="registry_mlmodel_upload_artifact"),
+                path("<path:object_id>/import-schema/", schema, name="registry_mlmodel_import_schema"),
                 *super().get_urls()]
+
+    def upload_artifact_view(self, request: HttpRequest, object_id: str):
+        """Bring your own model: an ONNX file for a local model, through the API's service."""
+        model = get_object_or_404(MLModel, pk=object_id)
+        if not self.has_change_permission(request, model):
+            raise PermissionDenied
+        form = ArtifactUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                if upload.size > settings.HOTCRM["ONNX_MAX_BYTES"]:
+                    raise ApplicationError(f"The file has {upload.size:,} bytes; the limit is "
+                                           f"{settings.HOTCRM['ONNX_MAX_BYTES']:,}.", code="artifact_too_large")
+                _, found = services.model_artifact_upload(model=model, data=upload.read(),
+                                                          actor=actor_of(request, "admin"))
+            except ApplicationError as exc:
+                form.add_error("file", exc.message)
+            else:
+                self.message_user(request, f"{model.pk}: uploaded a {found['kind']} taking "
+                                  f"{', '.join(i['name'] for i in found['inputs'])}; it now answers.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:registry_mlmodel_change", args=[model.pk]))
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "original": model,
+                   "form": form, "title": f"Upload an ONNX model for {model.pk}",
+                   "limit": settings.HOTCRM["ONNX_MAX_BYTES"]}
+        return TemplateResponse(request, "admin/registry/mlmodel/upload_artifact.html", context)
+
+    def import_schema_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        model = get_object_or_404(MLModel, pk=object_id)
+        if not self.has_change_permission(request, model):
+            raise PermissionDenied
+        from predictions.providers import feature_schema_import
+
+        try:
+            feature_schema_import(model=model, actor=actor_of(request, "admin"))
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        else:
+            self.message_user(request, f"{model.pk}: feature schema imported from its V2 server.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:registry_mlmodel_change", args=[model.pk]))
 
     def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
         model = get_object_or_404(MLModel, pk=object_id)
@@ -202,6 +247,10 @@ class MLModelAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"Promoted {model.pk}: it now answers all of its traffic.",
                                   messages.SUCCESS)
+
+
+class ArtifactUploadForm(forms.Form):
+    file = forms.FileField(help_text="An ONNX model (.onnx), e.g. a scikit-learn pipeline converted by skl2onnx.")
 
 
 @admin.register(ModelArtifact)

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apiauth.permissions import IsStaff, ReadOrStaffWrite
-from hotcrm_ai.errors import Conflict, NotFound
+from hotcrm_ai.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from registry import selectors, services
 from registry.audit import actor_of
 from registry.models import RegistryChange
@@ -104,6 +106,31 @@ class ModelPromoteApi(APIView):
     def post(self, request: Request, model_id: str) -> Response:
         model = services.model_promote(model_id=model_id, actor=actor_of(request, "api"))
         return Response(ModelSerializer(model).data)
+
+
+class ModelArtifactApi(APIView):
+    """Bring your own model: upload an ONNX file (multipart `file`) for a `local` model."""
+
+    permission_classes = [IsStaff]
+    parser_classes = [MultiPartParser]
+    error_statuses = (413, 422)
+
+    @extend_schema(
+        request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
+                                         "required": ["file"]}},
+        responses={201: dict},
+    )
+    def post(self, request: Request, model_id: str) -> Response:
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise InvalidInput("Send the ONNX file as the multipart field 'file'.", code="file_required")
+        limit = settings.HOTCRM["ONNX_MAX_BYTES"]
+        if upload.size > limit:  # refused before it is read into memory
+            raise ApplicationError(f"The file has {upload.size:,} bytes; the limit is {limit:,}.",
+                                   code="artifact_too_large", status=413)
+        model, found = services.model_artifact_upload(model=_fresh(model_id), data=upload.read(),
+                                                      actor=actor_of(request, "api"))
+        return Response({"model": ModelSerializer(model).data, "artifact": found}, status=201)
 
 
 class ModelChangesApi(APIView):

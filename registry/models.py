@@ -31,6 +31,7 @@ class Provider(models.TextChoices):
     AWS_SAGEMAKER = "aws-sagemaker"
     AZURE_ML = "azure-ml"
     OPENAI = "openai"
+    ANTHROPIC = "anthropic"
     CUSTOM = "custom"
 
 

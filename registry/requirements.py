@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-NEEDS_API_KEY = {"azure-ml", "openai"}
+NEEDS_API_KEY = {"azure-ml", "openai", "anthropic"}
 
 
 def provider_requirement_errors(provider: str, provider_config: Any, credentials: dict[str, Any]) -> list[str]:

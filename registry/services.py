@@ -229,3 +229,53 @@ def model_train_from_csv(*, base_model_id: str, path: str) -> MLModel:
     artifact_store(model=model, result=result)
     transaction.on_commit(registry_changed)
     return model
+
+
+def model_artifact_upload(*, model: MLModel, data: bytes, actor: Actor = SYSTEM) -> tuple[MLModel, dict[str, Any]]:
+    """Bring your own model: an ONNX file becomes the `local` model's artifact. It is checked
+    (size, format, opset, inputs against the featureSchema, or a schema proposed from its
+    inputs when the model has none), run once on an example row, then stored in the database
+    like a trained artifact. Returns the model and what was found in the file."""
+    from django.conf import settings
+
+    from hotcrm_ai.errors import ApplicationError, InvalidInput, NotSupported
+    from ml import onnx_model
+    from ml.schema import example_row
+
+    if model.provider != Provider.LOCAL:
+        raise NotSupported(f"'{model.pk}' is served by {model.provider}; only local models take an uploaded "
+                           "artifact.", code="artifact_not_supported")
+    limit = settings.HOTCRM["ONNX_MAX_BYTES"]
+    if len(data) > limit:
+        raise ApplicationError(f"The file has {len(data):,} bytes; the limit is {limit:,}.",
+                               code="artifact_too_large", status=413)
+    try:
+        signature = onnx_model.inspect(data)
+        schema = model.feature_schema if (model.feature_schema or {}).get("features") else \
+            onnx_model.proposed_schema(signature)
+        onnx_model.check_inputs(signature, schema)
+        kind = "classification" if signature.is_classifier else "regression"
+        if model.type != kind:
+            raise onnx_model.OnnxError(f"The file is a {kind} model; '{model.pk}' is registered as {model.type}.")
+        predictor = onnx_model.OnnxPredictor(data, schema, (model.provider_config or {}).get("config"))
+        predictor.predict_batch([example_row(schema)])
+    except onnx_model.OnnxError as exc:
+        raise InvalidInput(str(exc), code="invalid_onnx") from None
+    except Exception as exc:  # onnxruntime refusing the graph or failing to run it
+        raise InvalidInput(f"onnxruntime cannot run the model: {str(exc).splitlines()[0][:200]}",
+                           code="invalid_onnx") from None
+    return _artifact_store_onnx(model, data, schema, actor), signature.describe()
+
+
+@transaction.atomic
+def _artifact_store_onnx(model: MLModel, data: bytes, schema: dict[str, Any], actor: Actor) -> MLModel:
+    previous = artifact_latest_meta(model)
+    digest = hashlib.sha256(data).hexdigest()
+    ModelArtifact.objects.create(model=model, version=model.version, blob=artifacts.onnx_blob(data),
+                                 sha256=digest, training_rows=0)
+    changes_record(model_id=model.pk, action=RegistryChange.Action.UPDATE,
+                   before={"artifact": previous[1] if previous else None},
+                   after={"artifact": f"onnx sha256:{digest}"}, actor=actor)
+    model.feature_schema = schema
+    return _save(model, bump=True)  # a new revision: processes load the new artifact, the cache moves on
+

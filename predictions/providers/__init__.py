@@ -17,6 +17,7 @@ _LAZY = {
     "azure-ml": "predictions.providers.azure:AzureMLProvider",
     "openai": "predictions.providers.openai_provider:OpenAIProvider",
     "custom": "predictions.providers.custom:CustomProvider",
+    "anthropic": "predictions.providers.anthropic:AnthropicProvider",
 }
 _lock = threading.Lock()
 
@@ -49,3 +50,21 @@ def health_check(model) -> HealthResult:
     except ApplicationError as exc:
         return HealthResult(False, 0.0, exc.message)
     return provider.health_check(model)
+
+
+def feature_schema_import(*, model, actor=None):
+    """Replace the featureSchema of a `custom` V2 model by the inputs its server states
+    (`GET /v2/models/{name}`), through the registry's write path. The call to the server is
+    made before anything is written."""
+    from hotcrm_ai.errors import NotSupported
+    from predictions.providers.custom import imported_feature_schema, is_v2
+    from registry.audit import SYSTEM
+    from registry.services import model_update
+
+    if model.provider != "custom" or not is_v2(model):
+        raise NotSupported(
+            f"'{model.pk}' is not a custom model speaking the V2 protocol (config.protocol: \"v2\"); "
+            "only those state their inputs.", code="schema_import_not_supported",
+        )
+    schema = imported_feature_schema(model)
+    return model_update(model=model, data={"feature_schema": schema}, actor=actor or SYSTEM)

@@ -29,7 +29,7 @@ from predictions.providers.mapping import (
     row_payload,
     to_prediction,
 )
-from predictions.providers.resilience import misconfigured, model_config
+from predictions.providers.resilience import malformed, misconfigured, model_config
 
 FORMATS = ("input_data", "data")
 
@@ -68,8 +68,13 @@ class AzureMLProvider(ExternalProvider):
 
     def probe(self, ctx: CallContext) -> str:
         health_url = model_config(ctx.model).get("healthUrl")
+        readiness = ""
         if health_url:
             response = http.send("GET", str(health_url), policy=ctx.policy, headers=self._headers(ctx))
-            return f"GET {health_url}: HTTP {response.status_code}"
-        prediction = self._score(ctx, [example_row(ctx.model)])[0]
-        return f"scored one example row: {prediction.value}"
+            if http.says_not_ready(response):
+                raise malformed("the model reports it is not ready")
+            readiness = f"GET {health_url}: HTTP {response.status_code}"
+        return self.probe_by_scoring(ctx, readiness)
+
+    def score_example(self, ctx: CallContext) -> Prediction:
+        return self._score(ctx, [example_row(ctx.model)])[0]

@@ -1,5 +1,6 @@
 """`custom`: any HTTP JSON endpoint. Without a mapping it speaks KServe V1:
 `POST {endpoint}` with `{"instances": [row, …]}`, answered by `{"predictions": […]}`.
+With `config.protocol: "v2"` it speaks the Open Inference Protocol instead (`v2.py`).
 
 Set `config.request.rowsKey` to null for an endpoint that takes one row per call (the rows
 of a batch are then sent concurrently); see `mapping.py` for the rest of the mapping."""
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ml.base import Prediction
-from predictions.providers import http
+from predictions.providers import http, v2
 from predictions.providers.external import (
     CallContext,
     ExternalProvider,
@@ -28,11 +29,24 @@ from predictions.providers.mapping import (
 from predictions.providers.resilience import malformed, model_config
 
 
+def is_v2(model: Any) -> bool:
+    return model_config(model).get("protocol") == "v2"
+
+
+def imported_feature_schema(model: Any) -> dict[str, Any]:
+    """The featureSchema a V2 server states for the model (`GET /v2/models/{name}`)."""
+    provider = CustomProvider()
+    ctx = provider.context(model)
+    return provider.call(ctx, lambda: v2.feature_schema(ctx))
+
+
 class CustomProvider(ExternalProvider):
     name = "custom"
 
     def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
         ctx = self.context(model)
+        if is_v2(model):
+            return self.call(ctx, lambda: v2.infer(ctx, rows))
         request = request_config(model)
         rows_key = request.get("rowsKey", "instances")
         if rows_key:
@@ -58,17 +72,23 @@ class CustomProvider(ExternalProvider):
                          headers=auth_headers(ctx), body=body)
 
     def probe(self, ctx: CallContext) -> str:
+        if is_v2(ctx.model):
+            return self.probe_by_scoring(ctx, v2.ready(ctx))
         endpoint = model_endpoint(ctx.model)
         health_url = model_config(ctx.model).get("healthUrl")
         if not health_url and endpoint.endswith(":predict"):
             health_url = endpoint.removesuffix(":predict")  # KServe V1 model readiness
+        readiness = ""
         if health_url:
             response = http.send("GET", str(health_url), policy=ctx.policy, headers=auth_headers(ctx))
-            body = http.json_body(response) if response.content else {}
-            if isinstance(body, dict) and body.get("ready") is False:
+            if http.says_not_ready(response):
                 raise malformed("the model reports it is not ready")
-            return f"GET {health_url}: HTTP {response.status_code}"
+            readiness = f"GET {health_url}: HTTP {response.status_code}"
+        return self.probe_by_scoring(ctx, readiness)
+
+    def score_example(self, ctx: CallContext) -> Prediction:
         row = example_row(ctx.model)
+        if is_v2(ctx.model):
+            return v2.infer(ctx, [row])[0]
         rows_key = request_config(ctx.model).get("rowsKey", "instances")
-        prediction = self._batch(ctx, [row], str(rows_key))[0] if rows_key else self._one(ctx, row)
-        return f"scored one example row: {prediction.value}"
+        return self._batch(ctx, [row], str(rows_key))[0] if rows_key else self._one(ctx, row)

@@ -71,6 +71,20 @@ class ExternalProvider(Provider):
         """One real, cheap call; returns a short description of what answered."""
         raise NotImplementedError
 
+    def score_example(self, ctx: CallContext) -> Prediction:
+        """One example row built from the feature schema, scored unguarded (health checks)."""
+        raise NotImplementedError
+
+    def probe_by_scoring(self, ctx: CallContext, readiness: str = "") -> str:
+        """After a readiness answer, score one example row when the model has a schema: a
+        server can say "ready" while every prediction fails (wrong mapping, wrong model).
+        `config.healthCheck: "ready"` keeps the readiness answer alone."""
+        if readiness and (not has_schema(ctx.model) or model_config(ctx.model).get("healthCheck") == "ready"):
+            return readiness
+        prediction = self.score_example(ctx)
+        scored = f"scored one example row: {prediction.value}"  # redacted, then cut, by health_check
+        return f"{readiness}; {scored}" if readiness else scored
+
     def health_check(self, model: Any) -> HealthResult:
         """Calls the endpoint once, past the circuit breaker (an admin testing the connection
         wants the truth, not the cached verdict); a success closes the circuit."""
@@ -80,8 +94,9 @@ class ExternalProvider(Provider):
             ctx = self.context(model)
             redact = ctx.redact
             detail = self.probe(ctx)
-        except UpstreamError as exc:
-            return HealthResult(False, _ms(started), redact(exc.message)[:300])
+        except UpstreamError as exc:  # the admin (staff) may read what the upstream said
+            said = f": {exc.detail}" if exc.detail else ""
+            return HealthResult(False, _ms(started), redact(exc.message + said)[:300])
         except ApplicationError as exc:
             return HealthResult(False, _ms(started), redact(exc.message)[:300])
         except Exception as exc:
@@ -100,6 +115,10 @@ def checked_answer(answer: T) -> T:
     if unstorable_text(values) is not None:
         raise malformed("a string in the answer holds a NUL character or a lone surrogate")
     return answer
+
+
+def has_schema(model: Any) -> bool:
+    return bool((model.feature_schema or {}).get("features"))
 
 
 def model_endpoint(model: Any, *, required: bool = True) -> str:

@@ -60,7 +60,8 @@ def send(
     if response.status_code >= 400:
         # The status only: an upstream body never reaches our caller (it may echo a key,
         # or be whatever the endpoint's owner wants our callers to read).
-        raise status_error(response.status_code, response.headers.get("Retry-After"))
+        raise status_error(response.status_code, response.headers.get("Retry-After"),
+                           detail=_detail(response))
     return response
 
 
@@ -69,3 +70,44 @@ def json_body(response: httpx.Response) -> Any:
         return response.json()
     except (ValueError, UnicodeDecodeError):
         raise malformed("the body is not JSON") from None
+
+
+def says_not_ready(response: httpx.Response) -> bool:
+    """A readiness answer: any 2xx is ready unless its JSON says `"ready": false`. A 2xx
+    that is not JSON counts as ready (MLflow's /ping answers a bare newline)."""
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(body, dict) and body.get("ready") is False
+
+
+def _detail(response: httpx.Response) -> str:
+    """A short hint from an error body, for the log and the admin's connection test only
+    (redacted there): never in an answer to an API caller."""
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                value = value.get("message")
+            if isinstance(value, list):
+                value = _validation_messages(value)
+            if isinstance(value, str) and value:
+                return value[:200]
+    return ""
+
+
+def _validation_messages(errors: list[Any]) -> str:
+    """FastAPI/pydantic's 422 body (MLServer, BentoML, ...): `[{loc, msg}, ...]` as
+    "inputs.0.datatype: Field required; ...". Only `loc` and `msg`: `input` echoes the data."""
+    parts = []
+    for error in errors[:3]:
+        if isinstance(error, dict) and isinstance(error.get("msg"), str):
+            loc = error.get("loc") if isinstance(error.get("loc"), list) else []
+            where = ".".join(str(p) for p in loc if p != "body" and isinstance(p, str | int))
+            parts.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(parts)

@@ -43,7 +43,14 @@ class LocalProvider(Provider):
                 "run `python manage.py train_builtin_models`.",
                 code="model_not_trained",
             )
-        return artifacts.loads(bytes(artifact.blob), artifact_key())
+        blob = bytes(artifact.blob)
+        uploaded = artifacts.onnx_bytes(blob)
+        if uploaded is not None:
+            from ml.onnx_model import OnnxPredictor  # onnxruntime only where a model needs it
+
+            config = (model.provider_config or {}).get("config") or {}
+            return OnnxPredictor(uploaded, model.feature_schema or {}, config)
+        return artifacts.loads(blob, artifact_key())
 
     def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
         return self.predictor(model).predict_batch(rows)

@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from ml.base import Prediction
+from ml.schema import example_row as schema_example_row
 from predictions.providers.resilience import malformed, model_config
 
 _MISSING = object()
@@ -117,7 +118,9 @@ def _derived_confidence(model: Any, value: Any) -> float | None:
         return None
     if isinstance(value, dict | list) or not _is_number(value):
         return None
-    if model.type == "classification" and 0 <= value <= 1:
+    # Only a float is a probability: an int 0 or 1 is a class index (MLflow's `predict`),
+    # which says nothing about how sure the model is.
+    if model.type == "classification" and isinstance(value, float) and 0 <= value <= 1:
         return max(value, 1 - value)
     return None
 
@@ -149,26 +152,9 @@ def _check_json_number(value: Any) -> None:
 
 
 def example_row(model: Any) -> dict[str, Any]:
-    """A valid row built from the feature schema alone, for health checks (a real, cheap call)."""
+    """A valid row for health checks (a real, cheap call): `config.healthCheckFeatures`, else
+    one built from the feature schema alone."""
     configured = model_config(model).get("healthCheckFeatures")
     if isinstance(configured, dict):
         return configured
-    row: dict[str, Any] = {}
-    for spec in (model.feature_schema or {}).get("features", []):
-        kind = spec.get("type")
-        if "default" in spec:
-            row[spec["name"]] = spec["default"]
-        elif kind in ("integer", "number"):
-            low = spec.get("min", 0)
-            row[spec["name"]] = int(low) if kind == "integer" else float(low)
-        elif kind == "category":
-            row[spec["name"]] = (spec.get("categories") or ["Other"])[0]
-        elif kind in ("string", "text"):
-            row[spec["name"]] = "health check"
-        elif kind == "boolean":
-            row[spec["name"]] = False
-        elif kind in ("number_list", "string_list"):
-            row[spec["name"]] = []
-        elif kind == "object":
-            row[spec["name"]] = {}
-    return row
+    return schema_example_row(model.feature_schema)

@@ -1,8 +1,9 @@
 """`openai`: OpenAI, or any server speaking its `/v1/chat/completions` (set
 `providerConfig.endpoint` to its base URL), through the official SDK.
 
-`config`: `model` (default `gpt-4o-mini`), `task` `sentiment` | `classification` | `text`
-(default from the model type), `labels` (classification), `instructions` (the system
+`config`: `model` (default `gpt-4o-mini`), `task` `sentiment` | `classification` | `text` |
+`embedding` (default from the model type; `embedding` answers `{embedding, dimensions}` from
+`/v1/embeddings`, default model `text-embedding-3-small`, optional `dimensions`), `labels` (classification), `instructions` (the system
 prompt), `textFeature` (else the one text feature, else all features as JSON),
 `structuredOutput` `json_schema` (default) or `tool`, `logprobs` (default true), `maxTokens`.
 
@@ -24,6 +25,16 @@ import openai
 from core.outbound import outbound_openai_client
 from ml.base import Prediction
 from predictions.providers.external import CallContext, ExternalProvider
+from predictions.providers.llm import (
+    SENTIMENTS,
+    input_text,
+    instructions,
+    labels_for,
+    sentiment_score,
+    stated,
+    task_for,
+)
+from predictions.providers.llm import answer_schema as _schema
 from predictions.providers.mapping import example_row
 from predictions.providers.resilience import (
     UpstreamError,
@@ -33,13 +44,9 @@ from predictions.providers.resilience import (
     status_error,
 )
 
-SENTIMENTS = ["positive", "neutral", "negative"]
 DEFAULT_MODEL = "gpt-4o-mini"
-PROMPTS = {
-    "sentiment": "Classify the sentiment of the customer's text as positive, neutral or negative.",
-    "classification": "Classify the input into exactly one of these classes: {labels}.",
-    "text": "Answer the request in the input concisely.",
-}
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
+EMBEDDING_BATCH = 2048  # the embeddings API's limit of inputs per request
 
 
 class OpenAIProvider(ExternalProvider):
@@ -55,18 +62,43 @@ class OpenAIProvider(ExternalProvider):
 
     def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
         ctx = self.context(model)
+        if model_config(model).get("task") == "embedding":
+            return self._embed_all(ctx, rows)
         task = self.task(model)
         # The chat API has no synchronous batch: the rows go concurrently, each one guarded.
         return self.each_row(ctx, rows, lambda row: self._ask(ctx, task, row))
 
     def task(self, model: Any) -> str:
-        default = {"nlp": "sentiment", "classification": "classification"}.get(model.type, "text")
-        task = model_config(model).get("task", default)
-        if task not in PROMPTS:
-            raise misconfigured("config.task must be sentiment, classification or text")
-        if task == "classification" and not _labels(model):
-            raise misconfigured("config.labels (a list of class names) is required for classification")
-        return task
+        return task_for(model)
+
+    # --- embeddings -----------------------------------------------------------------------
+
+    def _embed_all(self, ctx: CallContext, rows: list[dict[str, Any]]) -> list[Prediction]:
+        """The embeddings API takes a list: requests of at most EMBEDDING_BATCH inputs."""
+        out: list[Prediction] = []
+        for start in range(0, len(rows), EMBEDDING_BATCH):
+            chunk = rows[start : start + EMBEDDING_BATCH]
+            out += self.call(ctx, lambda chunk=chunk: self._embed(ctx, chunk))
+        return out
+
+    def _embed(self, ctx: CallContext, rows: list[dict[str, Any]]) -> list[Prediction]:
+        c = model_config(ctx.model)
+        params: dict[str, Any] = {"model": str(c.get("model") or DEFAULT_EMBEDDING_MODEL),
+                                  "input": [input_text(ctx.model, row) for row in rows]}
+        if c.get("dimensions"):
+            params["dimensions"] = int(c["dimensions"])
+        result = self._request(lambda: self._client(ctx).embeddings.create(**params))
+        data = sorted(getattr(result, "data", None) or [], key=lambda item: item.index)
+        if [item.index for item in data] != list(range(len(rows))):
+            raise malformed(f"{len(data)} embeddings for {len(rows)} inputs")
+        out = []
+        for item in data:
+            vector = [float(x) for x in item.embedding]
+            if not vector or not all(math.isfinite(x) for x in vector):
+                raise malformed("an embedding is empty or not finite")
+            # An embedding is not a guess about anything: no confidence.
+            out.append(Prediction({"embedding": vector, "dimensions": len(vector)}, None, "model"))
+        return out
 
     # --- one row --------------------------------------------------------------------------
 
@@ -77,8 +109,8 @@ class OpenAIProvider(ExternalProvider):
         params: dict[str, Any] = {
             "model": str(c.get("model") or DEFAULT_MODEL),
             "messages": [
-                {"role": "system", "content": self._instructions(ctx.model, task)},
-                {"role": "user", "content": _input_text(ctx.model, row)},
+                {"role": "system", "content": instructions(ctx.model, task)},
+                {"role": "user", "content": input_text(ctx.model, row)},
             ],
             "temperature": 0,
             "max_tokens": int(c.get("maxTokens") or (400 if task == "text" else 60)),
@@ -86,7 +118,7 @@ class OpenAIProvider(ExternalProvider):
         if want_logprobs:
             params |= {"logprobs": True, "top_logprobs": 5}
         if task != "text":
-            schema = _schema(task, _labels(ctx.model))
+            schema = _schema(task, labels_for(ctx.model))
             if use_tool:
                 params["tools"] = [{"type": "function", "function": {
                     "name": "record_answer", "description": "Record the answer.", "parameters": schema,
@@ -99,12 +131,16 @@ class OpenAIProvider(ExternalProvider):
         return self._read(ctx.model, task, completion, use_tool)
 
     def _create(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._request(lambda: self._client(ctx).chat.completions.create(**params))
+
+    def _request(self, send: Any) -> Any:
         try:
-            return self._client(ctx).chat.completions.create(**params)
+            return send()
         except openai.APITimeoutError:
             raise UpstreamError("timed out", timeout=True) from None
         except openai.APIConnectionError as exc:
-            raise _connection_error(exc) from None
+            raise UpstreamError(f"connection failed ({type(exc).__name__})", retryable=True,
+                                reason="connection") from None
         except openai.APIStatusError as exc:
             # Not the server's message: OpenAI's 401 message quotes part of the key.
             code = exc.code if isinstance(getattr(exc, "code", None), str) else ""
@@ -124,31 +160,26 @@ class OpenAIProvider(ExternalProvider):
                 raise malformed("no text")
             # Free text: the geometric mean of its tokens' probabilities.
             mean = sum(t.logprob for t in tokens) / len(tokens) if tokens else None
-            return Prediction({"text": text}, None if mean is None else round(math.exp(mean) * 100, 4))
+            return Prediction({"text": text}, None if mean is None else round(math.exp(mean) * 100, 4), "logprobs")
         raw = _raw_answer(choice.message, use_tool)
         try:
             answer = json.loads(raw)
         except (TypeError, ValueError):
             raise malformed("the answer is not JSON") from None
-        key, labels = ("sentiment", SENTIMENTS) if task == "sentiment" else ("class", _labels(model))
+        key, labels = ("sentiment", SENTIMENTS) if task == "sentiment" else ("class", labels_for(model))
         label = answer.get(key) if isinstance(answer, dict) else None
         if label not in labels:
             raise malformed(f"'{key}' is not one of {', '.join(map(str, labels))}")
         confidence, distribution = _token_probabilities(raw, key, label, labels, tokens)
+        source = "logprobs"
         if confidence is None:
-            confidence = _reported(answer.get("confidence"))
+            confidence, source = stated(answer.get("confidence")), "stated"
         value: dict[str, Any] = {key: label}
         if task == "sentiment":
-            value["score"] = _sentiment_score(label, confidence, distribution)
+            value["score"] = sentiment_score(label, confidence, distribution)
         elif distribution:
             value["probabilities"] = distribution
-        return Prediction(value, None if confidence is None else round(confidence * 100, 4))
-
-    def _instructions(self, model: Any, task: str) -> str:
-        custom = model_config(model).get("instructions")
-        if isinstance(custom, str) and custom.strip():
-            return custom
-        return PROMPTS[task].format(labels=", ".join(map(str, _labels(model))))
+        return Prediction(value, None if confidence is None else round(confidence * 100, 4), source)
 
     def _client(self, ctx: CallContext) -> openai.OpenAI:
         key = ctx.credentials.get("apiKey")
@@ -174,52 +205,23 @@ class OpenAIProvider(ExternalProvider):
         """GET /models/{model}: proves the URL, the key and the model name; costs no tokens."""
         name = str(model_config(ctx.model).get("model") or DEFAULT_MODEL)
         if model_config(ctx.model).get("healthCheck") == "complete":
-            prediction = self._ask(ctx, self.task(ctx.model), example_row(ctx.model))
+            row = example_row(ctx.model)
+            embedding = model_config(ctx.model).get("task") == "embedding"
+            prediction = self._embed(ctx, [row])[0] if embedding else self._ask(ctx, self.task(ctx.model), row)
             return f"answered an example: {prediction.value}"
         try:
             found = self._client(ctx).models.retrieve(name)
         except openai.APITimeoutError:
             raise UpstreamError("timed out", timeout=True) from None
         except openai.APIConnectionError as exc:
-            raise _connection_error(exc) from None
+            raise UpstreamError(f"connection failed ({type(exc).__name__})", retryable=True,
+                                reason="connection") from None
         except openai.APIStatusError as exc:
             raise status_error(exc.status_code, None, exc.code if isinstance(exc.code, str) else "") from None
         return f"model {getattr(found, 'id', name)} is available"
 
 
-def _connection_error(exc: openai.APIConnectionError) -> UpstreamError:
-    return UpstreamError(f"connection failed ({type(exc).__name__})", retryable=True, reason="connection")
 
-
-def _labels(model: Any) -> list[str]:
-    labels = model_config(model).get("labels")
-    if model.type == "nlp" and not labels:
-        return SENTIMENTS
-    return [str(label) for label in labels] if isinstance(labels, list) else []
-
-
-def _schema(task: str, labels: list[str]) -> dict[str, Any]:
-    key = "sentiment" if task == "sentiment" else "class"
-    return {
-        "type": "object",
-        "properties": {
-            key: {"type": "string", "enum": SENTIMENTS if task == "sentiment" else labels},
-            "confidence": {"type": "number", "description": "Your probability (0 to 1) that the answer is right."},
-        },
-        "required": [key, "confidence"],
-        "additionalProperties": False,
-    }
-
-
-def _input_text(model: Any, row: dict[str, Any]) -> str:
-    name = model_config(model).get("textFeature")
-    if not name:
-        texts = [f["name"] for f in (model.feature_schema or {}).get("features", [])
-                 if f.get("type") in ("text", "string")]
-        name = texts[0] if len(texts) == 1 and len(row) == 1 else None
-    if name:
-        return str(row.get(name, ""))
-    return json.dumps(row, sort_keys=True, ensure_ascii=False)
 
 
 def _raw_answer(message: Any, use_tool: bool) -> str:
@@ -265,17 +267,3 @@ def _token_probabilities(
             distribution[matches[0]] = distribution.get(matches[0], 0.0) + math.exp(alternative.logprob)
     return math.exp(logprob), {k: round(v, 6) for k, v in distribution.items()}
 
-
-def _reported(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
-        return float(value)
-    return None
-
-
-def _sentiment_score(label: str, confidence: float | None, distribution: dict[str, float]) -> float | None:
-    """-1 (surely negative) .. +1 (surely positive)."""
-    if distribution:
-        return round(distribution.get("positive", 0.0) - distribution.get("negative", 0.0), 6)
-    if confidence is None:
-        return None
-    return round({"positive": confidence, "negative": -confidence}.get(label, 0.0), 6)

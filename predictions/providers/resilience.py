@@ -32,7 +32,7 @@ class UpstreamError(Exception):
     def __init__(
         self, message: str, *, timeout: bool = False, retryable: bool = False,
         retry_after: float | None = None, status: int | None = None, trips: bool = True,
-        reason: str = "",
+        reason: str = "", detail: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -42,9 +42,11 @@ class UpstreamError(Exception):
         self.status = status
         self.trips = trips
         self.reason = reason or ("timeout" if timeout else "upstream_error")
+        # What the upstream said (its error body): for logs and the admin only, redacted.
+        self.detail = detail
 
 
-def status_error(status: int, retry_after: str | None, code: str = "") -> UpstreamError:
+def status_error(status: int, retry_after: str | None, code: str = "", *, detail: str = "") -> UpstreamError:
     """An HTTP status from a provider: 429 and 5xx are retried, other 4xx are not and do not
     trip the breaker (the endpoint is up; the request or the credentials are wrong). Of the
     body only an error code (`invalid_api_key`) is kept, never prose the upstream chose."""
@@ -52,7 +54,7 @@ def status_error(status: int, retry_after: str | None, code: str = "") -> Upstre
     suffix = f": {code}" if code and not retryable and _ERROR_CODE.fullmatch(code) else ""
     return UpstreamError(
         f"HTTP {status}{suffix}", retryable=retryable, retry_after=parse_retry_after(retry_after),
-        status=status, trips=retryable, reason="http_status",
+        status=status, trips=retryable, reason="http_status", detail=detail,
     )
 
 
@@ -268,7 +270,8 @@ def guarded_call(
             breaker.failed()
         attempts = retrying.statistics.get("attempt_number", 1)
         message = redact(exc.message)[:300]
-        logger.warning("%s failed after %d attempt(s): %s", model.pk, attempts, message)
+        logger.warning("%s failed after %d attempt(s): %s%s", model.pk, attempts, message,
+                       f" ({redact(exc.detail)[:300]})" if exc.detail else "")
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         if exc.timeout:
             raise ProviderTimeout(

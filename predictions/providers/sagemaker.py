@@ -155,11 +155,16 @@ class SageMakerProvider(ExternalProvider):
             text = raw.decode()
         except UnicodeDecodeError:
             raise malformed("the body is not UTF-8") from None
-        if CSV in content_type or (not text.lstrip().startswith(("{", "[")) and text.strip()):
+        if CSV in content_type or (not text.lstrip().startswith(("{", "[")) and "json" not in content_type):
             lines = [line for line in text.splitlines() if line.strip()]
             if count > 1 and len(lines) == 1 and "," in lines[0]:
                 lines = lines[0].split(",")  # some built-in algorithms answer one line
-            return predictions_list(model, [_csv_value(line) for line in lines], count)
+            values = [_csv_value(line) for line in lines]
+            # Without a CSV content type only numbers pass: an HTML error page or a stack
+            # trace in a 200 must not become a prediction.
+            if CSV not in content_type and not all(_numeric(v) for v in values):
+                raise malformed(f"the body ({content_type or 'no content type'}) is neither JSON nor CSV")
+            return predictions_list(model, values, count)
         try:
             return predictions_list(model, json.loads(text), count)
         except ValueError:
@@ -207,7 +212,10 @@ class SageMakerProvider(ExternalProvider):
             status = self._client(ctx, "sagemaker").describe_endpoint(EndpointName=name).get("EndpointStatus")
         if status != "InService":
             raise UpstreamError(f"endpoint {name} is not InService", reason="not_ready")
-        return f"endpoint {name} is InService"
+        return self.probe_by_scoring(ctx, f"endpoint {name} is InService")
+
+    def score_example(self, ctx: CallContext) -> Prediction:
+        return self._invoke(ctx, _single(self, ctx.model, example_row(ctx.model)), 1)[0]
 
 
 class _Body:
@@ -234,13 +242,22 @@ def _single(provider: SageMakerProvider, model: Any, row: dict[str, Any]) -> _Bo
     return body
 
 
+def _numeric(value: Any) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return bool(values) and all(isinstance(v, int | float) for v in values)
+
+
 def _csv_value(line: str) -> Any:
     values = []
     for cell in next(csv.reader([line])):
+        # "1" stays an int (a class index, not a probability of 1); "0.93" is a float.
         try:
-            values.append(float(cell))
+            values.append(int(cell))
         except ValueError:
-            values.append(cell.strip())
+            try:
+                values.append(float(cell))
+            except ValueError:
+                values.append(cell.strip())
     return values[0] if len(values) == 1 else values
 
 

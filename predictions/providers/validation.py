@@ -20,8 +20,10 @@ FORBIDDEN_HEADERS = {"host", "content-length", "transfer-encoding", "connection"
 CHOICES = {
     ("aws-sagemaker", "contentType"): ("application/json", "text/csv"),
     ("azure-ml", "requestFormat"): ("input_data", "data"),
-    ("openai", "task"): ("sentiment", "classification", "text"),
+    ("openai", "task"): ("sentiment", "classification", "text", "embedding"),
     ("openai", "structuredOutput"): ("json_schema", "tool"),
+    ("anthropic", "task"): ("sentiment", "classification", "text"),
+    ("custom", "protocol"): ("v1", "v2"),
 }
 
 
@@ -50,7 +52,11 @@ def provider_config_errors(provider: str, model_type: str, provider_config: Any)
             problems.append(f"providerConfig.config.{key} must be one of: {', '.join(allowed)}.")
     if provider == "aws-sagemaker" and not (isinstance(config.get("endpointName"), str) and config["endpointName"]):
         problems.append("providerConfig.config.endpointName (the SageMaker endpoint) is required.")
-    if provider == "openai":
+    dimensions = config.get("dimensions")
+    if provider == "openai" and dimensions is not None and (
+            isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 1 <= dimensions <= 65536):
+        problems.append("providerConfig.config.dimensions must be an integer from 1 to 65536.")
+    if provider in ("openai", "anthropic"):
         task = config.get("task", {"nlp": "sentiment", "classification": "classification"}.get(model_type, "text"))
         labels = config.get("labels")
         if task == "classification" and not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):

@@ -39,8 +39,10 @@ def test_it_answers_with_the_spec_shape_for_every_built_in_model(api):
                              "cached", "metadata"}
         assert body["modelId"] == model_id
         assert 0 <= body["confidence"] <= 100
-        assert set(body["metadata"]) == {"predictionId", "requestedModelId", "abTestArm", "provider"}
+        assert set(body["metadata"]) == {"predictionId", "requestedModelId", "abTestArm", "provider",
+                                         "confidenceSource"}
         assert body["metadata"]["provider"] == "local"
+        assert body["metadata"]["confidenceSource"] == "model"
 
 
 def test_it_gives_each_model_its_own_prediction_shape(api):
@@ -78,6 +80,7 @@ def test_it_serves_a_repeat_from_the_cache(api):
     second = predict(api, "lead-scoring-v1", dict(reversed(LEAD.items()))).json()
     assert not first["cached"] and second["cached"]
     assert first["prediction"] == second["prediction"]
+    assert second["metadata"]["confidenceSource"] == "model"
 
 
 def test_it_answers_a_batch_in_input_order_equal_to_single_predictions(api):

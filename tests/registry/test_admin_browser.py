@@ -17,6 +17,7 @@ from django.db import close_old_connections, connections
 
 from tests.predictions.providers.conftest import register
 from tests.predictions.providers.servers import LocalServer, Reply
+from tests.registry.test_admin_connection import deal
 
 pytestmark = [pytest.mark.django_db, pytest.mark.browser]
 CHROMIUM = "/usr/bin/chromium"
@@ -58,7 +59,7 @@ def site():
 def test_an_admin_tests_a_models_connection_from_its_page(site, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    kserve = LocalServer(lambda request: Reply(200, {"name": "deal", "ready": True}))
+    kserve = LocalServer(deal)
     get_user_model().objects.create_superuser("admin", "admin@example.com", "pw-admin-123")
     register("deal-v1", "custom", endpoint=f"{kserve.url}/v1/models/deal:predict", credentials={"apiKey": SECRET})
     shots = Path(settings.VAR_DIR) / "screenshots"

@@ -13,9 +13,16 @@ pytestmark = pytest.mark.django_db
 SECRET = "sk-admin-test-9c1d2e3f4a5b"
 
 
+def deal(request):
+    """KServe V1: readiness on GET, a score per instance on POST (the check scores an example)."""
+    if request.method == "GET":
+        return Reply(200, {"name": "deal", "ready": True})
+    return Reply(200, {"predictions": [{"score": 1.0} for _ in request.json()["instances"]]})
+
+
 @pytest.fixture
 def kserve():
-    server = LocalServer(lambda request: Reply(200, {"name": "deal", "ready": True}))
+    server = LocalServer(deal)
     yield server
     server.close()
 

@@ -238,7 +238,9 @@ def test_its_health_check_asks_kserve_whether_the_model_is_ready(server, deal):
     from predictions.providers import provider_for
 
     assert provider_for(deal).health_check(deal).ok
-    assert server.requests[-1].method == "GET" and server.requests[-1].path == "/v1/models/deal"
+    # Readiness, then one example row scored (the model has a schema).
+    assert [(r.method, r.path) for r in server.requests] == [
+        ("GET", "/v1/models/deal"), ("POST", "/v1/models/deal:predict")]
     server.queue(Reply(200, {"name": "deal", "ready": False}))
     result = provider_for(deal).health_check(deal)
     assert not result.ok and "not ready" in result.detail and result.latency_ms > 0
@@ -305,3 +307,54 @@ def test_it_retries_a_refused_connection_and_then_answers_502(api):
     assert response.status_code == 502
     error = response.json()["error"]
     assert error["reason"] == "connection" and "after 3 attempts" in error["message"]
+
+
+# --- what real peers showed (MLflow, MLServer) ----------------------------------------------
+
+def test_its_health_check_takes_mlflows_bare_newline_ping_as_ready_then_scores_a_row(server):
+    from predictions.providers import provider_for
+
+    def mlflow(request):
+        if request.path == "/ping":
+            return Reply(200, b"\n", headers={"Content-Type": "application/json"})
+        return kserve(request)
+
+    server.handle = mlflow
+    model = register("ping-v1", "custom", endpoint=f"{server.url}/invocations",
+                     config={"healthUrl": f"{server.url}/ping"})
+    result = provider_for(model).health_check(model)
+    assert result.ok, result.detail
+    assert "scored one example row" in result.detail
+    assert [r.path for r in server.requests] == ["/ping", "/invocations"]
+
+
+def test_its_health_check_fails_when_the_server_is_ready_but_cannot_score(server):
+    from predictions.providers import provider_for
+
+    server.handle = lambda request: (Reply(200, {"ready": True}) if request.method == "GET"
+                                     else Reply(400, {"error": "unknown column 'amount'"}))
+    model = register("ready-but-broken-v1", "custom", endpoint=f"{server.url}/v1/models/deal:predict")
+    result = provider_for(model).health_check(model)
+    assert not result.ok
+    assert "unknown column 'amount'" in result.detail
+
+
+def test_it_reads_a_class_index_as_a_class_not_as_a_probability(api, server):
+    server.handle = lambda request: Reply(200, {"predictions": [1, 0, 0.75]})
+    register("index-v1", "custom", endpoint=f"{server.url}/invocations", type="classification")
+    rows = [ROW, ROW | {"amount": 1}, ROW | {"amount": 2}]
+    results = predict_batch(api, "index-v1", rows).json()["results"]
+    assert [r["prediction"] for r in results] == [1, 0, 0.75]
+    assert [r["confidence"] for r in results] == [None, None, pytest.approx(75.0)]
+
+
+def test_it_logs_the_validation_messages_of_a_422_but_never_answers_them(api, server, caplog):
+    server.queue(Reply(422, {"detail": [
+        {"type": "missing", "loc": ["body", "inputs", 0, "datatype"], "msg": "Field required",
+         "input": {"name": "amount", "data": [120]}},
+    ]}))
+    register("strict-v1", "custom", endpoint=f"{server.url}/invocations")
+    response = predict(api, "strict-v1", ROW)
+    assert response.status_code == 502
+    assert "Field required" not in response.content.decode()  # an upstream body is not an answer
+    assert "inputs.0.datatype: Field required" in caplog.text

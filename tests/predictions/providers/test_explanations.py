@@ -54,3 +54,23 @@ def test_it_explains_an_openai_sentiment_word_by_word(api, server):
     assert body["baseValue"] + sum(shap_values(body).values()) == pytest.approx(body["outputValue"], abs=1e-6)
     words = {c["feature"]: c["shapValue"] for c in body["featureContributions"]}
     assert max(words, key=words.get).startswith("great") and min(words, key=words.get).startswith("broken")
+
+
+@pytest.mark.parametrize(("answer", "path"), [
+    (lambda p: {"class": "yes" if p > 0.5 else "no", "probabilities": {"yes": p, "no": 1 - p}}, "probabilities.yes"),
+    (lambda p: {"scores": [1 - p, p]}, "scores.1"),
+])
+def test_it_explains_the_number_explanation_output_points_to_inside_an_answer(api, server, answer, path):
+    from tests.predictions.providers.servers import Reply
+
+    def endpoint(request):
+        rows = request.json()["instances"]
+        return Reply(200, {"predictions": [
+            answer(r["amount"] / 1000 + (0.3 if r["segment"] == "enterprise" else 0)) for r in rows]})
+
+    server.handle = endpoint
+    register("nested-v1", "custom", endpoint=f"{server.url}/invocations", type="classification",
+             config={"explanationBackground": BACKGROUND, "explanationOutput": path})
+    body = explain(api, "nested-v1", DEAL)
+    assert shap_values(body) == {"amount": pytest.approx(0.1), "segment": pytest.approx(0.15)}
+    assert body["outputValue"] == pytest.approx(0.6)

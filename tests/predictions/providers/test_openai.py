@@ -83,6 +83,7 @@ def test_it_reads_sentiment_from_a_structured_answer_with_log_probabilities(api,
     body = response.json()
     assert body["prediction"]["sentiment"] == "positive"
     assert body["confidence"] == pytest.approx(95.0)  # from the label token's probability, not the stated 0.5
+    assert body["metadata"]["confidenceSource"] == "logprobs"
     assert body["prediction"]["score"] == pytest.approx(0.95 - 0.05 * 0.3)
     sent = server.requests[0].json()
     assert sent["model"] == "gpt-test-mini" and sent["logprobs"] is True
@@ -105,6 +106,7 @@ def test_it_classifies_through_a_forced_tool_call(api, server):
     body = predict(api, "gpt-tier-v1", {"amount": 500, "segment": "smb"}).json()
     assert body["prediction"]["class"] in {"hot", "warm", "cold"}
     assert body["confidence"] == pytest.approx(50.0)  # tool calls carry no log-probabilities: the stated one
+    assert body["metadata"]["confidenceSource"] == "stated"
     sent = server.requests[0].json()
     assert sent["tool_choice"]["function"]["name"] == "record_answer"
     assert json.loads(sent["messages"][-1]["content"]) == {"amount": 500.0, "segment": "smb"}
@@ -182,3 +184,77 @@ def test_it_returns_free_text_for_the_text_task(api, server):
     sent = server.requests[0].json()
     assert sent["messages"][0] == {"role": "system", "content": "Suggest a next step."}
     assert "response_format" not in sent
+
+
+# --- embeddings -----------------------------------------------------------------------------
+
+def embeddings(request):
+    """`POST /v1/embeddings`: a deterministic 8-dimensional vector per input, as floats or as
+    base64 little-endian float32 (the SDK asks for base64 by default)."""
+    import base64
+    import struct
+
+    if request.headers.get("authorization") != f"Bearer {KEY}":
+        return Reply(401, {"error": {"message": "bad key", "type": "invalid_request_error", "code": "invalid_api_key"}})
+    body = request.json()
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    data = []
+    for index, text in enumerate(texts):
+        vector = [round((len(text) * (i + 1) % 7) / 7 - 0.5, 4) for i in range(body.get("dimensions", 8))]
+        if body.get("encoding_format") == "base64":
+            encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        else:
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+    data.reverse()  # the answer's `index`, not its order, says which input a vector belongs to
+    return Reply(200, {"object": "list", "data": data, "model": body["model"],
+                       "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)}})
+
+
+@pytest.fixture
+def embedder(server):
+    server.handle = embeddings
+    return register("gpt-embed-v1", "openai", endpoint=f"{server.url}/v1", type="nlp", schema=TEXT_SCHEMA,
+                    credentials={"apiKey": KEY}, config={"task": "embedding", "model": "text-embedding-test"},
+                    cache_ttl=300)
+
+
+def test_it_embeds_a_text_feature_without_a_confidence(api, server, embedder):
+    body = predict(api, "gpt-embed-v1", {"text": "Renewal at risk"}).json()
+    expected = [round((15 * (i + 1) % 7) / 7 - 0.5, 4) for i in range(8)]
+    assert body["prediction"]["dimensions"] == 8
+    assert body["prediction"]["embedding"] == pytest.approx(expected, abs=1e-6)
+    assert body["confidence"] is None and body["metadata"]["confidenceSource"] is None
+    sent = server.requests[0].json()
+    assert sent["model"] == "text-embedding-test" and sent["input"] == ["Renewal at risk"]
+
+
+def test_it_caches_embeddings_like_predictions(api, server, embedder):
+    first = predict(api, "gpt-embed-v1", {"text": "Renewal at risk"}).json()
+    second = predict(api, "gpt-embed-v1", {"text": "Renewal at risk"}).json()
+    assert second["cached"] is True and second["prediction"] == first["prediction"]
+    assert len(server.requests) == 1
+
+
+def test_it_sends_a_batch_in_requests_of_at_most_2048_inputs(server, embedder):
+    rows = [{"text": "x" * (i % 50)} for i in range(4100)]
+    results = provider_for(embedder).predict_batch(embedder, rows)
+    assert [len(r.json()["input"]) for r in server.requests] == [2048, 2048, 4]
+    assert [r.value["embedding"][0] for r in results[:3]] == pytest.approx(
+        [round((len(row["text"]) % 7) / 7 - 0.5, 4) for row in rows[:3]], abs=1e-6)
+
+
+def test_it_asks_for_the_configured_dimensions(api, server):
+    server.handle = embeddings
+    register("gpt-embed-v2", "openai", endpoint=f"{server.url}/v1", type="nlp", schema=TEXT_SCHEMA,
+             credentials={"apiKey": KEY}, config={"task": "embedding", "dimensions": 3})
+    body = predict(api, "gpt-embed-v2", {"text": "hello"}).json()
+    assert body["prediction"]["dimensions"] == 3 and server.requests[0].json()["dimensions"] == 3
+
+
+def test_it_refuses_a_non_finite_embedding(api, server, embedder):
+    server.queue(Reply(200, b'{"object": "list", "model": "m", "data": [{"object": "embedding", "index": 0, '
+                            b'"embedding": [0.1, NaN]}], "usage": {"prompt_tokens": 1, "total_tokens": 1}}'))
+    response = predict(api, "gpt-embed-v1", {"text": "hello"})
+    assert response.status_code == 502
+    assert response.json()["error"]["reason"] == "malformed_response"

@@ -213,6 +213,9 @@ def test_it_works_against_motos_sagemaker_server_mode(api, moto_server):
     httpx.post(f"{moto_server}/moto-api/static/sagemaker/endpoint-results", json={
         "account_id": "123456789012", "region": "eu-west-1", "results": [{
             "Body": json.dumps({"predictions": [{"probability": 0.9}, {"probability": 0.2}]}),
+            "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic"}, {
+            # The health check's example row (moto's default body is not a prediction).
+            "Body": json.dumps({"predictions": [{"probability": 0.4}]}),
             "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic"}]}).raise_for_status()
     model = register("sm-moto-v1", "aws-sagemaker", endpoint=moto_server, type="classification",
                      credentials=CREDENTIALS, config={"endpointName": "deal-moto", "controlEndpoint": moto_server})
@@ -221,4 +224,17 @@ def test_it_works_against_motos_sagemaker_server_mode(api, moto_server):
     assert [r["prediction"]["probability"] for r in results] == [0.9, 0.2]
     assert [r["confidence"] for r in results] == [pytest.approx(90.0), pytest.approx(80.0)]
     health = provider_for(model).health_check(model)
-    assert health.ok and "InService" in health.detail
+    assert health.ok and "InService" in health.detail and "scored one example row" in health.detail
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    (b"<html><body>502 Bad Gateway</body></html>", "text/html"),
+    (b"Traceback (most recent call last):\n  ValueError: bad input", "text/plain"),
+])
+def test_it_refuses_a_body_that_is_neither_json_nor_csv(api, server, deal, body, content_type):
+    server.handle = lambda request: Reply(200, body, headers={"Content-Type": content_type})
+    response = predict(api, "sm-deal-v1", ROW)
+    assert response.status_code == 502, response.content
+    error = response.json()["error"]
+    assert error["reason"] == "malformed_response"
+    assert "neither JSON nor CSV" in error["message"]

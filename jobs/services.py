@@ -1,0 +1,244 @@
+"""Writes of bulk scoring jobs: creating a job from an upload, scoring a chunk (results, log
+rows, row errors, metrics and the done-mark in one transaction), cancelling, and handing
+lost chunks to workers again."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import IO
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.write_behind import insert_rows
+from hotcrm_ai.errors import Conflict, InvalidInput
+from jobs import inputs
+from jobs.models import ACTIVE_STATUSES, Job, JobChunk, JobRowError, JobStatus
+from jobs.recording import logs_bulk_insert
+from jobs.scoring import ChunkResult, score_chunk
+from monitoring.models import Metric
+from predictions.features import feature_specs
+from predictions.services import resolve_model
+from registry.models import MLModel
+from registry.selectors import model_get
+
+logger = logging.getLogger(__name__)
+
+
+def _limits() -> dict:
+    return settings.HOTCRM
+
+
+# --- creating ---------------------------------------------------------------------------
+
+def job_create(*, model_id: str, upload: IO[bytes], file_name: str, size: int, created_by: str,
+               id_column: str = "", object_type: str = "", max_error_rate: float = 5.0,
+               use_cache: bool = False) -> Job:
+    """Check the file against the model, store it as chunks, queue the chunks. Everything is
+    checked before anything is queued: a refused file leaves nothing behind."""
+    max_bytes = _limits()["JOB_MAX_BYTES"]
+    if size > max_bytes:
+        raise inputs.TooLarge(f"The file is {size} bytes; the limit is {max_bytes}.")
+    requested = resolve_model(model_id)
+    stream = inputs.open_input(upload, max_bytes=_limits()["JOB_MAX_INPUT_BYTES"])
+    fmt, records = inputs.open_records(stream, file_name)
+    first = next(records, None)
+    if first is None:
+        raise InvalidInput("The file is empty.", code="empty_file")
+    header = inputs.read_header(first, fmt)
+    _check_header(requested, header, id_column)
+    with transaction.atomic():
+        job = Job.objects.create(
+            model_id=requested.pk, input_format=fmt, file_name=file_name[:255],
+            columns=[] if header.first_is_data else header.columns, id_column=id_column,
+            object_type=object_type, max_error_rate=max_error_rate, use_cache=use_cache, created_by=created_by,
+        )
+        chunk_ids = _store_chunks(job, ([first] if header.first_is_data else []), records)
+    transaction.on_commit(lambda: chunks_dispatch(chunk_ids))
+    return job
+
+
+def _check_header(model: MLModel, header: inputs.Header, id_column: str) -> None:
+    present = set(header.columns)
+    for spec in feature_specs(model):
+        if spec.required and spec.name not in present:
+            where = "header" if not header.first_is_data else "first line"
+            raise InvalidInput(f"The file's {where} lacks the required feature '{spec.name}'.",
+                               code="missing_feature", extra={"feature": spec.name})
+    if id_column and id_column not in present:
+        raise InvalidInput(f"The file has no column '{id_column[:100]}' (idColumn).", code="missing_id_column")
+
+
+def _store_chunks(job: Job, head: list[bytes], records) -> list[int]:
+    size, max_rows = _limits()["JOB_CHUNK_ROWS"], _limits()["JOB_MAX_ROWS"]
+    chunk_ids: list[int] = []
+    pending = list(head)
+    total = 0
+
+    def flush() -> None:
+        nonlocal pending
+        chunk = JobChunk.objects.create(job=job, index=len(chunk_ids), first_row=total - len(pending) + 1,
+                                        row_count=len(pending), input=b"\n".join(pending))
+        chunk_ids.append(chunk.pk)
+        pending = []
+
+    total = len(pending)
+    for record in records:
+        pending.append(record)
+        total += 1
+        if total > max_rows:
+            raise inputs.TooLarge(f"The file holds more than {max_rows} rows.")
+        if len(pending) >= size:
+            flush()
+    if pending:
+        flush()
+    if not total:
+        raise InvalidInput("The file has a header but no rows.", code="empty_file")
+    Job.objects.filter(pk=job.pk).update(rows_total=total, chunks_total=len(chunk_ids))
+    job.rows_total, job.chunks_total = total, len(chunk_ids)
+    return chunk_ids
+
+
+def chunks_dispatch(chunk_ids: list[int]) -> None:
+    """Queue the chunks. A broker that is down loses nothing: jobs_requeue_stalled sends
+    them again once the job has been quiet for JOB_STALL_SECONDS."""
+    from hotcrm_ai.celery import app
+
+    try:
+        for chunk_id in chunk_ids:
+            app.send_task("jobs.score_chunk", (chunk_id,), retry=False)
+    except Exception:
+        logger.exception("Could not queue %d chunk(s); the stalled-job check will", len(chunk_ids))
+
+
+# --- scoring ----------------------------------------------------------------------------
+
+def chunk_score(*, chunk_id: int) -> None:
+    """Score one chunk, unless it is done or its job is over. Safe to run twice, at once or
+    one after the other: only the first commit of a chunk counts."""
+    chunk = JobChunk.objects.select_related("job").defer("output").filter(pk=chunk_id).first()
+    if chunk is None or chunk.is_done or not chunk.job.is_active:
+        return
+    job = chunk.job
+    _chunk_started(chunk)
+    try:
+        requested = resolve_model(job.model_id)
+    except Exception as exc:  # deleted or deactivated since the job was queued
+        job_fail(job_id=job.pk, error=getattr(exc, "message", str(exc)))
+        return
+    try:
+        result = score_chunk(job, requested, chunk)
+    except (OperationalError, InterfaceError):
+        raise  # the database went away: the task retries
+    except Exception as exc:
+        # A chunk that cannot be scored fails its job at once, rather than being retried
+        # forever; the log has the traceback.
+        logger.exception("Chunk %s of job %s could not be scored", chunk.index, job.pk)
+        job_fail(job_id=job.pk, error=f"Chunk {chunk.index} could not be scored ({type(exc).__name__}).")
+        return
+    _chunk_commit(job, chunk, result)
+
+
+def _chunk_started(chunk: JobChunk) -> None:
+    now = timezone.now()
+    JobChunk.objects.filter(pk=chunk.pk).update(started_at=now, attempts=F("attempts") + 1)
+    Job.objects.filter(pk=chunk.job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, started_at=now)
+    Job.objects.filter(pk=chunk.job_id).update(progressed_at=now)
+
+
+def _chunk_commit(job: Job, chunk: JobChunk, result: ChunkResult) -> None:
+    now = timezone.now()
+    scored = len(result.logs)
+    with transaction.atomic():
+        # The done-mark first: a second run of this chunk stops here (on PostgreSQL it waits
+        # for the first run's commit and then finds the chunk done).
+        if not JobChunk.objects.filter(pk=chunk.pk, done_at__isnull=True).update(
+            done_at=now, output=result.output, rows_failed=len(result.errors),
+        ):
+            transaction.set_rollback(True)
+            return
+        if not Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
+            rows_done=F("rows_done") + scored, rows_failed=F("rows_failed") + len(result.errors),
+            chunks_done=F("chunks_done") + 1, progressed_at=now,
+        ):
+            transaction.set_rollback(True)  # cancelled or failed meanwhile: keep nothing
+            return
+        if result.result_columns and not job.result_columns:
+            Job.objects.filter(pk=job.pk, result_columns=[]).update(result_columns=result.result_columns)
+        logs_bulk_insert(result.logs)
+        JobRowError.objects.bulk_create([
+            JobRowError(job_id=job.pk, row=e.row, object_id=e.object_id, code=e.code[:50], message=e.message[:500])
+            for e in result.errors
+        ], batch_size=1000)
+        _metrics_insert(result, now)
+        _job_settle(job.pk, now)
+
+
+def _metrics_insert(result: ChunkResult, now) -> None:
+    """One metric record per model and arm per chunk, carrying its row count: stats count
+    every job row, and a million-row job adds hundreds of metric records, not a million."""
+    records = [
+        Metric(model_id=g.model.pk, model_version=g.model.version, timestamp=now, latency_ms=result.latency_ms,
+               confidence=(g.confidence_sum / g.confidence_rows) if g.confidence_rows else None,
+               cached=g.cached, success=True, provider=g.model.provider, ab_arm=g.arm, rows=g.rows)
+        for g in result.metrics
+    ]
+    fields = [f for f in Metric._meta.concrete_fields if not f.primary_key]
+    insert_rows(Metric, fields, [tuple(getattr(m, f.attname) for f in fields) for m in records])
+
+
+def _job_settle(job_id, now) -> None:
+    """Inside the chunk's transaction: fail the job once too many rows failed, finish it
+    once every chunk is done."""
+    job = Job.objects.get(pk=job_id)
+    if job.error_rate_exceeded():
+        Job.objects.filter(pk=job_id).update(
+            status=JobStatus.FAILED, finished_at=now,
+            error=f"{job.rows_failed} of {job.rows_total} rows failed, more than maxErrorRate "
+                  f"({job.max_error_rate:g}%); see the errors.",
+        )
+    elif job.chunks_done >= job.chunks_total:
+        Job.objects.filter(pk=job_id).update(status=JobStatus.SUCCEEDED, finished_at=now)
+
+
+# --- ending -------------------------------------------------------------------------------
+
+def job_cancel(*, job: Job) -> Job:
+    if not Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now(),
+    ):
+        job.refresh_from_db()
+        raise Conflict(f"The job is already {job.status}.", code="job_finished")
+    job.refresh_from_db()
+    return job
+
+
+def job_fail(*, job_id, error: str) -> None:
+    Job.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
+        status=JobStatus.FAILED, finished_at=timezone.now(), error=error[:2000],
+    )
+
+
+def jobs_requeue_stalled() -> int:
+    """Queue again every unfinished chunk of a job that has been quiet for JOB_STALL_SECONDS:
+    its tasks were lost (a worker killed mid-chunk on a broker without redelivery, a broker
+    restarted without persistence). A chunk queued twice is scored once. Returns how many
+    chunks were queued."""
+    cutoff = timezone.now() - timedelta(seconds=_limits()["JOB_STALL_SECONDS"])
+    queued = 0
+    for job_id in Job.objects.filter(status__in=ACTIVE_STATUSES, progressed_at__lt=cutoff).values_list("pk", flat=True):
+        if not Job.objects.filter(pk=job_id, progressed_at__lt=cutoff).update(progressed_at=timezone.now()):
+            continue  # another check took it
+        ids = list(JobChunk.objects.filter(job_id=job_id, done_at__isnull=True).values_list("pk", flat=True))
+        logger.warning("Job %s made no progress for %s s: queueing its %d open chunk(s) again",
+                       job_id, _limits()["JOB_STALL_SECONDS"], len(ids))
+        chunks_dispatch(ids)
+        queued += len(ids)
+    return queued
+
+
+def model_for_job(job: Job) -> MLModel:
+    return model_get(job.model_id)
