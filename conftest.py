@@ -23,6 +23,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=5).ping()
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Each `make test` run has its own filesystem broker queue (var/celery/<prefix>): gone
+    # with the run.
+    import shutil
+
+    if settings.CACHE_KEY_PREFIX.startswith("hotcrm-test-"):
+        shutil.rmtree(settings.CELERY_QUEUE_DIR, ignore_errors=True)
+
+
 def _builtin_fixture_path() -> Path:
     """Trained built-in models are kept between test runs, keyed by the code that trains them."""
     digest = hashlib.sha256(settings.SECRET_KEY.encode())

@@ -4,6 +4,8 @@ lost chunks to workers again."""
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from datetime import timedelta
 from typing import IO
@@ -26,6 +28,8 @@ from registry.models import MLModel
 from registry.selectors import model_get
 
 logger = logging.getLogger(__name__)
+# Starts of one chunk (redeliveries, requeues after a stall) before its job is failed.
+MAX_ATTEMPTS = 5
 
 
 def _limits() -> dict:
@@ -123,6 +127,10 @@ def chunk_score(*, chunk_id: int) -> None:
     if chunk is None or chunk.is_done or not chunk.job.is_active:
         return
     job = chunk.job
+    if chunk.attempts >= MAX_ATTEMPTS:
+        # Started that often and never committed: it kills its worker (a poison chunk).
+        job_fail(job_id=job.pk, error=f"Chunk {chunk.index} was started {chunk.attempts} times without finishing.")
+        return
     _chunk_started(chunk)
     try:
         requested = resolve_model(job.model_id)
@@ -155,8 +163,9 @@ def _chunk_commit(job: Job, chunk: JobChunk, result: ChunkResult) -> None:
     with transaction.atomic():
         # The done-mark first: a second run of this chunk stops here (on PostgreSQL it waits
         # for the first run's commit and then finds the chunk done).
+        # Its input is dropped with it: kept no longer than needed (it names CRM objects).
         if not JobChunk.objects.filter(pk=chunk.pk, done_at__isnull=True).update(
-            done_at=now, output=result.output, rows_failed=len(result.errors),
+            done_at=now, output=result.output, rows_failed=len(result.errors), input=b"",
         ):
             transaction.set_rollback(True)
             return
@@ -212,14 +221,43 @@ def job_cancel(*, job: Job) -> Job:
     ):
         job.refresh_from_db()
         raise Conflict(f"The job is already {job.status}.", code="job_finished")
+    _inputs_drop(job.pk)
     job.refresh_from_db()
     return job
 
 
 def job_fail(*, job_id, error: str) -> None:
-    Job.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
+    if Job.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
         status=JobStatus.FAILED, finished_at=timezone.now(), error=error[:2000],
-    )
+    ):
+        _inputs_drop(job_id)
+
+
+def _inputs_drop(job_id) -> None:
+    """A job that will not go on needs its uploaded rows no more."""
+    JobChunk.objects.filter(job_id=job_id, done_at__isnull=True).update(input=b"")
+
+
+def job_results_erase(object_type: str, object_id: str) -> int:
+    """Remove an object's lines from every stored results file that may name it (jobs of that
+    object type, or of none); returns how many lines went. For erasing an object on request."""
+    removed = 0
+    jobs = Job.objects.filter(object_type__in=[object_type, ""]).exclude(id_column="")
+    needle = object_id.encode()
+    chunks = JobChunk.objects.filter(job__in=jobs, done_at__isnull=False).only("pk", "output")
+    for chunk in chunks.iterator(chunk_size=8):
+        data = bytes(chunk.output)
+        if needle not in data:
+            continue
+        records = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+        kept = [r for r in records if r and r[0] != object_id]
+        if len(kept) == len(records):
+            continue
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(kept)
+        JobChunk.objects.filter(pk=chunk.pk).update(output=out.getvalue().encode("utf-8"))
+        removed += len(records) - len(kept)
+    return removed
 
 
 def jobs_requeue_stalled() -> int:

@@ -97,13 +97,13 @@ def test_it_refuses_an_inactive_model_with_409(builtin_models_restored, api):
 
 def test_it_cancels_a_job_within_seconds(api, celery_worker, settings):
     settings.HOTCRM = {**settings.HOTCRM, "JOB_CHUNK_ROWS": 50}
-    job = upload(api, lead_csv(3000)).json()
+    job = upload(api, lead_csv(6000)).json()
     wait_for_job(api, job["id"], until=("running",))
     response = api.post(f"/api/v1/jobs/{job['id']}/cancel/")
     assert response.status_code == 202 and response.json()["status"] == "cancelled"
     time.sleep(1)  # a chunk being scored as it was cancelled is not committed
     done = api.get(f"/api/v1/jobs/{job['id']}/").json()
-    assert done["status"] == "cancelled" and done["rowsDone"] < 3000
+    assert done["status"] == "cancelled" and done["rowsDone"] < 6000
     assert PredictionLog.objects.count() == done["rowsDone"]
     assert api.post(f"/api/v1/jobs/{job['id']}/cancel/").status_code == 409
 
@@ -121,3 +121,66 @@ def test_it_shows_a_service_token_only_its_own_jobs(api, staff_api, builtin_mode
     assert other.get("/api/v1/jobs/").json()["count"] == 0
     assert [j["id"] for j in api.get("/api/v1/jobs/").json()["results"]] == [mine["id"]]
     assert staff_api.get(f"/api/v1/jobs/{mine['id']}/").status_code == 200
+
+
+def test_it_routes_each_object_to_its_sticky_arm_and_counts_every_row_in_the_stats(api, celery_worker):
+    done = wait_for_job(api, upload(api, lead_csv(300), modelId="lead-scoring-v2", idColumn="lead_id",
+                                    objectType="lead").json()["id"])
+    assert done["status"] == "succeeded", done
+    rows = list(csv.DictReader(io.StringIO(b"".join(api.get(done["resultsUrl"]).streaming_content).decode())))
+    arms = {r["lead_id"]: r["abTestArm"] for r in rows}
+    assert set(arms.values()) == {"champion", "challenger"}
+    for object_id in ("L-3", "L-150", "L-299"):  # a single prediction for the same lead meets the same arm
+        single = api.post("/api/v1/predictions/", {"modelId": "lead-scoring-v2", "features": {
+            "company_size": 50, "industry": "Retail", "engagement_score": 5, "job_title": "CEO", "budget": 10},
+            "context": {"objectType": "lead", "objectId": object_id}}, format="json").json()
+        assert single["metadata"]["abTestArm"] == arms[object_id]
+    logged = PredictionLog.objects.filter(object_type="lead", requested_model_id="lead-scoring-v2")
+    assert logged.count() == 300 + 3
+    challenger = sum(1 for arm in arms.values() if arm == "challenger")
+    stats = api.get("/api/v1/models/lead-scoring-v2/stats/").json()
+    assert stats["totalPredictions"] == challenger + 3 - sum(  # the single ones on the champion arm
+        1 for o in ("L-3", "L-150", "L-299") if arms[o] == "champion")
+    champion_stats = api.get("/api/v1/models/lead-scoring-v1/stats/").json()
+    assert champion_stats["totalPredictions"] == 300 - challenger + sum(
+        1 for o in ("L-3", "L-150", "L-299") if arms[o] == "champion")
+
+
+def test_it_refuses_a_file_that_breaks_off_mid_stream(api, builtin_models_restored):
+    broken = gzip.compress(lead_csv(2000))[:-600]  # a truncated download
+    response = upload(api, broken, name="leads.csv.gz")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "unreadable_file"
+    assert api.get("/api/v1/jobs/").json()["count"] == 0
+
+
+def test_it_fails_a_job_whose_chunk_keeps_killing_its_worker(api, builtin_models_restored):
+    from jobs import services
+    from jobs.models import JobChunk
+
+    job = upload(api, lead_csv(10)).json()
+    chunk = JobChunk.objects.get(job_id=job["id"])
+    JobChunk.objects.filter(pk=chunk.pk).update(attempts=services.MAX_ATTEMPTS)
+    services.chunk_score(chunk_id=chunk.pk)
+    body = api.get(f"/api/v1/jobs/{job['id']}/").json()
+    assert body["status"] == "failed" and "started 5 times" in body["error"]
+    assert PredictionLog.objects.count() == 0
+
+
+def test_it_answers_from_the_cache_only_when_asked(api, celery_worker):
+    for use_cache in (False, True, True):
+        done = wait_for_job(api, upload(api, lead_csv(20), idColumn="lead_id", useCache=use_cache).json()["id"])
+        assert done["status"] == "succeeded"
+    cached = list(PredictionLog.objects.order_by("created_at").values_list("cached", flat=True))
+    assert cached == [False] * 40 + [True] * 20  # the first cached run fills the cache, the second reads it
+
+
+def test_it_erases_an_objects_result_lines_and_keeps_no_input_once_scored(api, celery_worker):
+    from jobs.models import JobChunk
+    from jobs.services import job_results_erase
+
+    done = wait_for_job(api, upload(api, lead_csv(30), idColumn="lead_id", objectType="lead").json()["id"])
+    assert not any(bytes(c.input) for c in JobChunk.objects.filter(job_id=done["id"]))
+    assert job_results_erase("account", "L-7") == 0  # another object type
+    assert job_results_erase("lead", "L-7") == 1
+    rows = list(csv.DictReader(io.StringIO(b"".join(api.get(done["resultsUrl"]).streaming_content).decode())))
+    assert [r["lead_id"] for r in rows] == [f"L-{i}" for i in range(30) if i != 7]

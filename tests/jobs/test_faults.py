@@ -38,7 +38,8 @@ class Worker:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Worker:
-        args = [str(Path(sys.executable).parent / "celery"), "-A", "hotcrm_ai", "worker", "--pool", "solo",
+        # As `make run` starts it: the prefork pool, one child process doing the work.
+        args = [str(Path(sys.executable).parent / "celery"), "-A", "hotcrm_ai", "worker", "--concurrency", "1",
                 "--hostname", f"{self.name}@%h", "--without-mingle", "--without-gossip", "--loglevel", "INFO"]
         if self.beat:
             args += ["--beat", "--schedule", str(self.app.dir / f"beat-{self.name}")]
