@@ -71,3 +71,5 @@ bench-cache: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(PY) scripts/check-import-cycles
+	$(VENV)/bin/mypy

@@ -5,7 +5,9 @@ are removed again). Baselines are measured in the same run:
 
 - recording: the buffered recorder against one INSERT per metric (what a naive recorder,
   and this project before buffering, pays on the request path);
-- stats: the full PerformanceStats (numpy percentiles) against a bare SQL COUNT/AVG.
+- stats: the full PerformanceStats (numpy percentiles) against a bare SQL COUNT/AVG;
+- dashboard: database queries and time of one refresh of /dashboard/data/ (every built-in
+  model's card, 2,000 metrics each over the last hour) and of one model page's data.
 """
 
 from __future__ import annotations
@@ -32,18 +34,24 @@ django.setup()
 import numpy as np  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.db.models import Avg, Count  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from core.metrics import MetricRecord, metrics_record  # noqa: E402
+from monitoring.dashboard import model_page, overview  # noqa: E402
 from monitoring.models import Metric  # noqa: E402
 from monitoring.selectors import model_series, model_stats  # noqa: E402
 from monitoring.services import metric_buffer  # noqa: E402
+from registry.models import MLModel  # noqa: E402
 
 RECORDS = 5_000
 STATS_ROWS = 10_000
 REPEAT = 15
 MODELS = ("bench-orm", "bench-sync", "bench-buffered", "bench-stats")
+DASHBOARD_METRICS = 2_000
+DASHBOARD_WINDOW = 3_600
 
 
 def record(model_id: str) -> MetricRecord:
@@ -123,6 +131,30 @@ def main() -> None:
     print(f"  PerformanceStats, window=3600   : {windowed:8.2f} ms")
     print(f"  dashboard series, 60 buckets    : {series:8.2f} ms")
     Metric.objects.filter(model_id__in=MODELS).delete()
+    dashboard()
+
+
+def dashboard() -> None:
+    call_command("train_builtin_models", "--if-missing", verbosity=0)
+    ids = list(MLModel.objects.values_list("id", flat=True))
+    now, rng = timezone.now(), np.random.default_rng(2)
+    Metric.objects.bulk_create([
+        Metric(model_id=model_id, model_version="1", timestamp=now - timedelta(seconds=float(s)),
+               latency_ms=float(v), confidence=80.0, cached=bool(h), success=bool(ok), provider="bench")
+        for model_id in ids
+        for s, v, h, ok in zip(rng.uniform(0, DASHBOARD_WINDOW, DASHBOARD_METRICS),
+                               rng.lognormal(1.5, 0.8, DASHBOARD_METRICS), rng.random(DASHBOARD_METRICS) < 0.3,
+                               rng.random(DASHBOARD_METRICS) > 0.02, strict=True)
+    ], batch_size=1000)
+    first = MLModel.objects.get(pk=ids[0])
+    print(f"dashboard: {len(ids)} models, {DASHBOARD_METRICS} metrics each, window {DASHBOARD_WINDOW} s "
+          f"(median of {REPEAT})")
+    for name, fn in [("/dashboard/data/ refresh", lambda: overview(DASHBOARD_WINDOW)),
+                     ("one model page's data", lambda: model_page(first, DASHBOARD_WINDOW))]:
+        with CaptureQueriesContext(connection) as queries:
+            fn()
+        print(f"  {name:24} : {len(queries.captured_queries):4d} queries, {timed_ms(fn):8.1f} ms")
+    Metric.objects.filter(model_id__in=ids, provider="bench").delete()
 
 
 if __name__ == "__main__":

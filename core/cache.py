@@ -193,7 +193,7 @@ class CacheManager:
         """One answer (or None) per key, in order; counts the hits and misses."""
         if not keys:
             return []
-        raw = self._either(lambda: self._redis_lookup(keys), lambda: self.memory.lookup(keys))
+        raw: list[Any] = self._either(lambda: self._redis_lookup(keys), lambda: self.memory.lookup(keys))
         return [None if value is None else _decode(value) for value in raw]
 
     def store(self, entries: list[Entry]) -> None:
@@ -206,7 +206,7 @@ class CacheManager:
         def shared() -> dict[str, Any]:
             cache = caches["default"]
             hits, misses = self._redis().mget([cache.make_key(HITS_KEY), cache.make_key(MISSES_KEY)])
-            size = sum(1 for _ in cache.iter_keys(f"{PREFIX}:*", itersize=1000))
+            size = sum(1 for _ in _django_redis().iter_keys(f"{PREFIX}:*", itersize=1000))
             return {"size": size, "hits": int(hits or 0), "misses": int(misses or 0), "backend": "redis"}
 
         def memory() -> dict[str, Any]:
@@ -222,12 +222,12 @@ class CacheManager:
         in_memory = self.memory.clear(model_id)
         return self._either(
             # delete_pattern scans and deletes our prefix's keys only, never the whole database.
-            lambda: {"deleted": caches["default"].delete_pattern(pattern, itersize=1000), "backend": "redis"},
+            lambda: {"deleted": _django_redis().delete_pattern(pattern, itersize=1000), "backend": "redis"},
             lambda: {"deleted": in_memory, "backend": "memory"},
         )
 
     def _redis(self) -> Any:
-        return caches["default"].client.get_client(write=True)
+        return _django_redis().client.get_client(write=True)
 
     def _redis_lookup(self, keys: list[str]) -> list[bytes | None]:
         client, cache = self._redis(), caches["default"]
@@ -288,3 +288,9 @@ def shared_cache() -> CacheManager:
     if _manager is None:
         _manager = CacheManager()
     return _manager
+
+
+def _django_redis() -> Any:
+    """The shared cache when it is django-redis's: its Redis-only methods (iter_keys,
+    delete_pattern, the raw client) are not on Django's cache type."""
+    return caches["default"]

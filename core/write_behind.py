@@ -20,8 +20,8 @@ import atexit
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import (
@@ -191,7 +191,7 @@ class WriteBuffer:
                 self.flush()
 
 
-def insert_rows(model: type[models.Model], fields: list[models.Field], rows: list[tuple],
+def insert_rows(model: type[models.Model], fields: Sequence[models.Field], rows: Sequence[tuple],
                 *, durable: bool = True) -> None:
     """One executemany of `rows` (Python values in `fields` order) into `model`'s table,
     each value prepared as its field's `get_db_prep_save` would, but only the columns that
@@ -207,14 +207,14 @@ def insert_rows(model: type[models.Model], fields: list[models.Field], rows: lis
         return
     using = router.db_for_write(model)
     conn = connections[using]
-    prepare = [(i, _preparer(f, conn)) for i, f in enumerate(fields)]
-    prepare = [(i, p) for i, p in prepare if p is not None]
+    preparers = [(i, _preparer(f, conn)) for i, f in enumerate(fields)]
+    prepare = [(i, p) for i, p in preparers if p is not None]
     values = []
     for row in rows:
-        row = list(row)
+        value = list(row)
         for i, p in prepare:
-            row[i] = p(row[i])
-        values.append(row)
+            value[i] = p(value[i])
+        values.append(value)
     quote = conn.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
@@ -243,7 +243,7 @@ def _preparer(field: models.Field, conn: Any) -> Callable[[Any], Any] | None:
 
         return when
     if kind == "JSONField":
-        return lambda value: None if value is None else conn.ops.adapt_json_value(value, field.encoder)
+        return lambda value: None if value is None else conn.ops.adapt_json_value(value, cast(models.JSONField, field).encoder)
     if kind == "UUIDField":
         native = conn.features.has_native_uuid_field
 

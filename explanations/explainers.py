@@ -32,7 +32,7 @@ from ml.builtin.sentiment import SentimentPredictor
 from ml.builtin.tabular import BinaryClassifier
 from ml.onnx_model import OnnxPredictor
 from ml.schema import FeatureError, FeatureSpec, parse_schema, validate_features
-from predictions.providers import provider_for
+from predictions.providers import local_predictor, provider_for
 from predictions.providers.mapping import dig
 from registry.models import MLModel
 
@@ -235,6 +235,7 @@ class TabularExplainer(Explainer):
                 f"Shorten providerConfig.config.explanationBackground (now {len(background)} rows) or "
                 "raise the limit.")
             answers: dict[str, Prediction] = {}
+            assert isinstance(background, list)  # rows of features without an in-process model
             game = games.row_game(self.remote_evaluate(answers), features, background, names)
             attribution = self.attribute(game, len(names), len(background))
             prediction = answers[games.row_key(features)]
@@ -265,6 +266,7 @@ class TabularExplainer(Explainer):
         return Compared(self.output(), (predictions[0], predictions[1]), players, attribution)
 
     def owners(self, names: list[str]) -> list[list[int]]:
+        assert self.predictor is not None  # only in-process models have encoded columns
         columns = self.predictor.space().columns
         return [columns[name] for name in names]
 
@@ -391,7 +393,7 @@ class ForecastExplainer(Explainer):
         ]
         players = [
             Player("trend", "Trend", self.trend_text(regressors, features)),
-            Player("seasonality", "Seasonality", ", ".join(p["quarter"] for p in periods)),
+            Player("seasonality", "Seasonality", ", ".join(str(p["quarter"]) for p in periods)),
             Player("pipeline", "Pipeline", features["pipeline_value"]),
         ]
         output = Output(f"revenue forecast, total of the next {HORIZONS} quarters", "the forecast")
@@ -480,7 +482,7 @@ def _free(rows: int) -> None:
 
 def _explainer_for(model: MLModel) -> Explainer:
     specs = parse_schema(model.feature_schema)
-    predictor = provider_for(model).predictor(model) if model.provider == "local" else None
+    predictor = local_predictor(model) if model.provider == "local" else None
     if isinstance(predictor, TabularPredictor):
         return TabularExplainer(model, predictor)
     if isinstance(predictor, RevenueForecaster):

@@ -4,6 +4,9 @@ from rest_framework import serializers
 
 
 class ExplanationRequestSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "Explanation"  # the request component is "ExplanationRequest"
+
     modelId = serializers.CharField(max_length=100)
     features = serializers.JSONField()
     prediction = serializers.JSONField(
@@ -15,6 +18,9 @@ class ExplanationRequestSerializer(serializers.Serializer):
 
 
 class CompareRequestSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "Compare"  # the request component is "CompareRequest"
+
     modelId = serializers.CharField(max_length=100)
     features1 = serializers.JSONField()
     features2 = serializers.JSONField()
@@ -23,7 +29,7 @@ class CompareRequestSerializer(serializers.Serializer):
 
 class FeatureContributionSerializer(serializers.Serializer):
     feature = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # the API's name shadows Field.label
     value = serializers.JSONField()
     shapValue = serializers.FloatField(help_text="Shapley value, in the units of outputValue.")
     contribution = serializers.FloatField(help_text="shapValue over the total absolute attribution: -1..+1.")
@@ -56,7 +62,7 @@ class ExplanationResponseSerializer(serializers.Serializer):
 
 class DifferenceSerializer(serializers.Serializer):
     feature = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # the API's name shadows Field.label
     value1 = serializers.JSONField()
     value2 = serializers.JSONField()
     impact = serializers.FloatField(help_text="In outputValue units; the impacts sum to outputValue2 - outputValue1.")

@@ -118,10 +118,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     if isinstance(exc, drf.APIException):
         code = next((c for k, c in _DRF_CODES.items() if isinstance(exc, k)), "error")
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait + 0.999))
+        if auth_header := getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = auth_header
+        if wait := getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(wait + 0.999))
         detail = exc.detail if isinstance(exc.detail, str) else "; ".join(_flatten(exc.detail))
         return Response(error_body(code, str(detail)), status=exc.status_code, headers=headers)
     return None

@@ -5,6 +5,7 @@ cannot be stored (NUL, lone surrogates)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -82,7 +83,8 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
 class JSONParser(DrfJSONParser):
     """DRF's JSON parser with the project's limits on numbers and nesting."""
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None,
+              parser_context: Mapping[str, Any] | None = None) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:

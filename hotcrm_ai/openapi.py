@@ -3,9 +3,11 @@ every operation can give, all in the one `{"error": {"code", "message"}}` shape.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -53,6 +55,23 @@ KNOWN_STATUSES: dict[str, tuple[int, ...]] = {
     "ReportQueryApi": (422, 502, 504),
     "AbTestReportApi": (422,),
 }
+
+
+class AutoSchema(SpectacularAutoSchema):
+    def get_operation_id(self) -> str:
+        """What the operation does, without the API version: `predictions_create`,
+        `models_list`; a sub-resource is named after its one parent: `model_stats_retrieve`,
+        `prediction_feedback_create`."""
+        operation_id = super().get_operation_id()
+        plain = "_".join(t.replace("-", "_") for t in self._tokenize_path())
+        action = operation_id.removeprefix(plain + "_")
+        parent_param_child = re.compile(r"^/?([\w-]+)/\{[\w-]+\}/(.+)$")
+        match = parent_param_child.match(re.sub(self.path_prefix, "", self.path, flags=re.IGNORECASE))
+        if match is None:
+            return operation_id
+        parent, child = match.group(1).removesuffix("s"), match.group(2)
+        tokens = [parent, *(t for t in child.strip("/").split("/") if not t.startswith("{"))]
+        return "_".join(t.replace("-", "_") for t in tokens) + "_" + action
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):

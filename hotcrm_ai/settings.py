@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -20,8 +21,8 @@ VAR_DIR = Path(env_str("HOTCRM_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 HOTCRM_ENV = env_str("HOTCRM_ENV", "development")
-if HOTCRM_ENV not in {"development", "production", "test"}:
-    raise ImproperlyConfigured("HOTCRM_ENV must be development, production or test.")
+if HOTCRM_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured("HOTCRM_ENV must be development or production.")
 PRODUCTION = HOTCRM_ENV == "production"
 
 
@@ -114,7 +115,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "db.sqlite3",
+            "NAME": str(VAR_DIR / "db.sqlite3"),
             # Kept open across requests: opening SQLite and closing the last connection to a
             # WAL database (which checkpoints it) cost ~9 ms per request (bench/profiles/).
             "CONN_MAX_AGE": None,
@@ -292,7 +293,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "hotcrm_ai.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "hotcrm_ai.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -308,7 +309,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Separate request and response components, so write-only and read-only fields are exact.
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"AbArmEnum": ["challenger", "champion"]},
+    # Operation ids and tags without the API version: `predictions_create`, not `v1_...`.
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "ENUM_NAME_OVERRIDES": {
+        "AbArmEnum": ["challenger", "champion"],
+        "HealthStatusEnum": ["healthy", "degraded", "unhealthy"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "hotcrm_ai.openapi.add_error_responses",
@@ -316,7 +322,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- HotCRM AI ------------------------------------------------------------------------
-HOTCRM = {
+# Values of several types, read as `settings.HOTCRM["KEY"]` wherever they are needed.
+HOTCRM: dict[str, Any] = {
     "BATCH_LIMIT": env_int("BATCH_LIMIT", 1000),
     # The largest ONNX file a data scientist may upload for a local model (bytes).
     "ONNX_MAX_BYTES": env_int("ONNX_MAX_BYTES", 50 * 1024 * 1024),
@@ -329,7 +336,6 @@ HOTCRM = {
     # them the client is the connection's address, whatever a header says.
     "TRUSTED_PROXIES": env_list("TRUSTED_PROXIES", []),
     "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900),
-    "DEFAULT_CACHE_TTL": env_int("DEFAULT_CACHE_TTL", 300),
     # Seconds the in-process cache stands in after Redis failed before Redis is tried again.
     "CACHE_RETRY_AFTER": env_float("CACHE_RETRY_AFTER", 5.0),
     # Prediction entries the in-process cache holds per process (least recently used go).
@@ -339,8 +345,8 @@ HOTCRM = {
     # per this many seconds, whichever comes first (core/write_behind.py).
     "METRICS_BUFFER_SIZE": env_int("METRICS_BUFFER_SIZE", 200),
     "METRICS_FLUSH_INTERVAL": env_float("METRICS_FLUSH_INTERVAL", 0.25),
-    # Health looks at this many recent seconds; drift at up to this many recent inputs.
-    "HEALTH_WINDOW": env_int("HEALTH_WINDOW", 300),
+    # Drift looks at up to this many recent inputs of this many recent seconds (health's own
+    # window is a threshold: monitoring/thresholds.py, per model in healthThresholds).
     "DRIFT_WINDOW": env_int("DRIFT_WINDOW", 86_400),
     "DRIFT_SAMPLE": env_int("DRIFT_SAMPLE", 1_000),
     # Analytics questions: with a key an LLM translates them, else the offline parser does.

@@ -23,7 +23,7 @@ def warm_up() -> int:
     returns how many predictors were loaded."""
     from django.urls import get_resolver
 
-    from predictions.providers import provider_for
+    from predictions.providers import local_predictor
     from registry.models import MLModel
 
     get_resolver().url_patterns  # noqa: B018  (imports every app's views and serializers)
@@ -32,7 +32,7 @@ def warm_up() -> int:
         if not model.is_active:
             continue
         try:
-            provider_for(model).predictor(model)
+            local_predictor(model)
             loaded += 1
         except Exception as exc:  # an untrained or broken model answers its own error later
             logger.warning("Warm-up could not load %s: %s", model.pk, type(exc).__name__)

@@ -73,10 +73,10 @@ class JobListApi(APIView):
     parser_classes = [MultiPartParser]
     error_statuses = (404, 409, 413)
 
-    @extend_schema(operation_id="v1_jobs_list", responses=JobPageSerializer)
+    @extend_schema(operation_id="jobs_list", responses=JobPageSerializer)
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(selectors.jobs_visible_to(request.user), request, view=self)
+        page = paginator.paginate_queryset(selectors.jobs_visible_to(request.user), request, view=self) or []
         return paginator.get_paginated_response([selectors.job_body(job) for job in page])
 
     @extend_schema(request={"multipart/form-data": JobCreateSerializer}, responses={202: JobSerializer})
@@ -94,7 +94,7 @@ class JobListApi(APIView):
 
 
 class JobDetailApi(APIView):
-    @extend_schema(operation_id="v1_jobs_retrieve", responses=JobSerializer)
+    @extend_schema(operation_id="jobs_retrieve", responses=JobSerializer)
     def get(self, request: Request, job_id: uuid.UUID) -> Response:
         return Response(selectors.job_body(selectors.job_get_for(request.user, job_id)))
 
@@ -125,5 +125,5 @@ class JobErrorsApi(APIView):
         job = selectors.job_get_for(request.user, job_id)
         paginator = PageNumberPagination()
         paginator.page_size = 1000
-        page = paginator.paginate_queryset(selectors.job_errors(job), request, view=self)
+        page = paginator.paginate_queryset(selectors.job_errors(job), request, view=self) or []
         return paginator.get_paginated_response([selectors.error_body(e) for e in page])

@@ -53,7 +53,7 @@ def open_input(raw: IO[bytes], *, max_bytes: int) -> _Counted:
     """The uploaded bytes, uncompressed when they are gzip (told by content, not name)."""
     head = raw.read(2)
     raw.seek(0)
-    stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if head == GZIP_MAGIC else raw
+    stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if head == GZIP_MAGIC else raw  # type: ignore[assignment]  # GzipFile reads bytes
     return _Counted(stream, max_bytes)
 
 

@@ -11,7 +11,7 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from django.utils import timezone
@@ -119,7 +119,7 @@ def _csv_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], errors
         if len(parsed) != len(texts):
             raise csv.Error("a record split in two")
     except csv.Error:
-        parsed = [None] * len(texts)
+        parsed = [None] * len(texts)  # type: ignore[list-item]  # None: parse each line on its own below
     for (number, text), fields in zip(texts, parsed, strict=True):
         try:
             fields = fields if fields is not None else inputs.parse_csv_record(text)
@@ -200,7 +200,7 @@ def answer_rows(job: Job, requested: MLModel, rows: list[Row], errors: list[RowE
     pairs = []
     for row, prediction_id in zip(rows, ids, strict=True):
         route = shared or choose_arm(requested, {"objectId": row.object_id} if row.object_id else None)
-        pairs.append((row, Answer(route, row.features, prediction_id=prediction_id)))
+        pairs.append((row, Answer(route, cast(dict, row.features), prediction_id=prediction_id)))
     answers = [a for _, a in pairs]
     cache_lookup(answers, job.use_cache)
     try:
@@ -231,7 +231,7 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _result_columns(answers: list[tuple[Row, Answer]]) -> list[str]:
-    return list(flatten(answers[0][1].prediction.value)) if answers else []
+    return list(flatten(answers[0][1].result.value)) if answers else []
 
 
 def result_header(job: Job) -> list[str]:
@@ -243,9 +243,9 @@ def result_lines(job: Job, columns: list[str], answers: list[tuple[Row, Answer]]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for row, a in answers:
-        flat = flatten(a.prediction.value)
+        flat = flatten(a.result.value)
         model = a.route.model
-        writer.writerow([row.object_id, *(flat.get(c, "") for c in columns), a.prediction.confidence,
+        writer.writerow([row.object_id, *(flat.get(c, "") for c in columns), a.result.confidence,
                          model.pk, model.version, a.route.arm or "", a.prediction_id])
     return buffer.getvalue().encode("utf-8")
 
@@ -257,8 +257,8 @@ def log_rows(job: Job, requested: MLModel, answers: list[tuple[Row, Answer]]) ->
         LogRow(
             id=a.prediction_id, model_id=a.route.model.pk, model_version=a.route.model.version,
             requested_model_id=requested.pk, ab_arm=a.route.arm or "", provider=a.route.model.provider,
-            features=a.features, prediction=a.prediction.value, label=log_label(a.prediction.value),
-            confidence=a.prediction.confidence, cached=a.cached, shadow=False, user_id="",
+            features=a.features, prediction=a.result.value, label=log_label(a.result.value),
+            confidence=a.result.confidence, cached=a.cached, shadow=False, user_id="",
             object_type=object_type if row.object_id else "", object_id=row.object_id, created_at=now,
             actual=None, feedback_at=None,
         )
@@ -267,14 +267,14 @@ def log_rows(job: Job, requested: MLModel, answers: list[tuple[Row, Answer]]) ->
 
 
 def metric_groups(answers: list[tuple[Row, Answer]]) -> list[MetricGroup]:
-    groups: dict[tuple[str, str, bool], MetricGroup] = defaultdict(lambda: None)  # type: ignore[arg-type]
+    groups: dict[tuple[str, str, bool], MetricGroup] = defaultdict(lambda: None)  # type: ignore[arg-type, return-value]
     for _, a in answers:
         key = (a.route.model.pk, a.route.arm or "", a.cached)
         group = groups[key]
         if group is None:
             group = groups[key] = MetricGroup(a.route.model, key[1], a.cached)
         group.rows += 1
-        if a.prediction.confidence is not None:
-            group.confidence_sum += a.prediction.confidence
+        if a.result.confidence is not None:
+            group.confidence_sum += a.result.confidence
             group.confidence_rows += 1
     return list(groups.values())

@@ -15,8 +15,8 @@ import numpy as np
 
 @dataclass
 class Prediction:
-    value: dict[str, Any]
-    confidence: float  # 0-100, derived from the model's own probability or interval
+    value: Any  # an object for built-in models; whatever JSON an external model answers
+    confidence: float | None  # 0-100, from the model's own probability or interval; None: unknown
     # Where the confidence came from: "model" (its own probability or interval), "logprobs"
     # (an LLM's token probabilities) or "stated" (the number an LLM wrote in its answer).
     confidence_source: str = "model"

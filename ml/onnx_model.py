@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -177,6 +177,7 @@ def proposed_schema(signature: Signature) -> dict[str, Any]:
     """A featureSchema from the ONNX inputs, for a model registered without one."""
     if signature.is_matrix:
         width = signature.inputs[0].shape[1]
+        assert width is not None  # a matrix input has a fixed width
         return {"features": [{"name": f"x{i}", "type": "number"} for i in range(width)]}
     return {"features": [{"name": t.name, "type": SCHEMA_TYPES[t.kind]} for t in signature.inputs]}
 
@@ -241,7 +242,7 @@ class OnnxPredictor(TabularPredictor):
         return dict(zip(wanted, self.session.run(wanted, feeds), strict=True))
 
     def _probabilities(self, outputs: dict[str, Any]) -> np.ndarray:
-        raw = outputs[self.signature.probability_output]
+        raw = outputs[cast(str, self.signature.probability_output)]
         if isinstance(raw, list):  # ZipMap: one {label: p} per row
             if not self.labels:
                 self.labels = [str(k) for k in raw[0]] if raw else []
@@ -253,7 +254,7 @@ class OnnxPredictor(TabularPredictor):
 
     def _answers(self, outputs: dict[str, Any]) -> list[Prediction]:
         if not self.signature.is_classifier:
-            values = np.asarray(outputs[self.signature.value_output], dtype=float).reshape(len(self._first(outputs)), -1)[:, 0]
+            values = np.asarray(outputs[cast(str, self.signature.value_output)], dtype=np.float64).reshape(len(self._first(outputs)), -1)[:, 0]
             return [Prediction({"value": _finite(v)}, None) for v in values]
         probabilities = self._probabilities(outputs)
         answers = []
@@ -298,7 +299,7 @@ class OnnxPredictor(TabularPredictor):
     def output(self, matrix: np.ndarray) -> np.ndarray:
         outputs = self._run(self._feeds_from_matrix(matrix))
         if not self.signature.is_classifier:
-            return np.asarray(outputs[self.signature.value_output], dtype=float).reshape(len(matrix), -1)[:, 0]
+            return np.asarray(outputs[cast(str, self.signature.value_output)], dtype=np.float64).reshape(len(matrix), -1)[:, 0]
         probabilities = self._probabilities(outputs)
         return probabilities[:, self.labels.index(self.explained)] if self.explained in self.labels else probabilities[:, -1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from hotcrm_ai.errors import InvalidInput
 from monitoring.health import model_health
 from monitoring.selectors import model_stats
+from monitoring.serializers import HealthSerializer, PerformanceStatsSerializer
 from registry.selectors import model_get, model_list
 
 MAX_WINDOW = 366 * 86_400
@@ -36,21 +37,28 @@ def parse_window(raw: Any, *, required: bool = False, default: int | None = None
 
 
 class ModelStatsApi(APIView):
-    @extend_schema(parameters=[WINDOW_PARAM], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[WINDOW_PARAM], responses=PerformanceStatsSerializer)
     def get(self, request: Request, model_id: str) -> Response:
         window = parse_window(request.query_params.get("window"))
         model = model_get(model_id)
-        return Response(model_stats(model.pk, window=window))
+        return Response(PerformanceStatsSerializer(model_stats(model.pk, window=window)).data)
 
 
 class AllStatsApi(APIView):
-    @extend_schema(parameters=[WINDOW_PARAM], responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[WINDOW_PARAM],
+        responses={200: OpenApiResponse(
+            {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/PerformanceStats"}},
+            description="Each model's PerformanceStats, by model id.",
+        )},
+    )
     def get(self, request: Request) -> Response:
         window = parse_window(request.query_params.get("window"))
-        return Response({m.pk: model_stats(m.pk, window=window) for m in model_list()})
+        return Response({m.pk: PerformanceStatsSerializer(model_stats(m.pk, window=window)).data
+                         for m in model_list()})
 
 
 class ModelHealthApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=HealthSerializer)
     def get(self, request: Request, model_id: str) -> Response:
-        return Response(model_health(model_get(model_id)))
+        return Response(HealthSerializer(model_health(model_get(model_id))).data)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 
 from monitoring.drift import model_drift
 from monitoring.health import model_health
-from monitoring.selectors import model_series, model_stats, recent_errors
+from monitoring.selectors import metrics_for_dashboard, model_stats, recent_errors
+from monitoring.thresholds import thresholds_for
 from registry.models import AbArm, MLModel
 from registry.selectors import model_list
 
@@ -22,18 +23,24 @@ WINDOWS: dict[int, tuple[str, int]] = {
 DEFAULT_WINDOW = 3_600
 
 
-def model_card(model: MLModel, window: int) -> dict[str, Any]:
-    stats = model_stats(model.pk, window=window)
-    drift = model_drift(model)
-    return {
-        "id": model.pk, "name": model.name, "version": model.version, "type": model.type,
-        "provider": model.provider, "status": model.status,
-        "health": model_health(model, drift=drift),
-        "stats": stats,
-        "series": model_series(model.pk, window=window, buckets=WINDOWS[window][1]),
-        "arms": ab_arms(model, window),
-        "drift": drift,
-    }
+def model_cards(models: list[MLModel], window: int) -> list[dict[str, Any]]:
+    """Every model's card from one read of all their metrics (and one of their outcomes);
+    drift and A/B arms are read per model that has them."""
+    health_windows = {m.pk: int(thresholds_for(m.health_thresholds)["windowSeconds"]) for m in models}
+    metrics = metrics_for_dashboard(models, window=window, longest=max(health_windows.values(), default=0))
+    cards = []
+    for model in models:
+        drift = model_drift(model)
+        cards.append({
+            "id": model.pk, "name": model.name, "version": model.version, "type": model.type,
+            "provider": model.provider, "status": model.status,
+            "health": model_health(model, stats=metrics.stats(model.pk, health_windows[model.pk]), drift=drift),
+            "stats": metrics.stats(model.pk, window),
+            "series": metrics.series(model.pk, window, WINDOWS[window][1]),
+            "arms": ab_arms(model, window),
+            "drift": drift,
+        })
+    return cards
 
 
 def ab_arms(model: MLModel, window: int) -> list[dict[str, Any]]:
@@ -47,7 +54,7 @@ def ab_arms(model: MLModel, window: int) -> list[dict[str, Any]]:
          "stats": model_stats(model.pk, window=window, arm=[AbArm.CHALLENGER, AbArm.SHADOW])},
         {"arm": AbArm.CHAMPION, "modelId": model.ab_champion_id,
          "trafficPercentage": 100 - model.ab_traffic_percentage,
-         "stats": model_stats(model.ab_champion_id, window=window, arm=AbArm.CHAMPION)},
+         "stats": model_stats(cast(str, model.ab_champion_id), window=window, arm=AbArm.CHAMPION)},
     ]
 
 
@@ -56,7 +63,7 @@ SEVERITY = {"unhealthy": 0, "degraded": 1, "healthy": 2}
 
 def overview(window: int) -> dict[str, Any]:
     """Every model's card, the ones that need attention first."""
-    cards = [model_card(m, window) for m in model_list()]
+    cards = model_cards(list(model_list()), window)
     cards.sort(key=lambda c: (SEVERITY[c["health"]["status"]], c["id"]))
     return {"generatedAt": timezone.now().isoformat(), "window": window, "models": cards}
 
@@ -64,5 +71,5 @@ def overview(window: int) -> dict[str, Any]:
 def model_page(model: MLModel, window: int) -> dict[str, Any]:
     return {
         "generatedAt": timezone.now().isoformat(), "window": window,
-        "model": model_card(model, window) | {"recentErrors": recent_errors(model.pk)},
+        "model": model_cards([model], window)[0] | {"recentErrors": recent_errors(model.pk)},
     }

@@ -19,6 +19,8 @@ from django.utils import timezone
 from core.write_behind import flush_all
 from monitoring.models import Metric
 from predictions.models import PredictionLog
+from predictions.selectors import live_accuracies, live_accuracy, outcome_summary
+from registry.models import MLModel
 
 PREDICTION = "prediction"
 
@@ -138,9 +140,6 @@ def model_stats(model_id: str, *, window: int | None = None, arm: str | list[str
 
 def feedback_accuracy(model_id: str, since: datetime | None, *, arm: str | list[str] | None = None) -> float | None:
     """% of predictions with an outcome that were right (predictions' outcome rules)."""
-    from predictions.selectors import live_accuracy, outcome_summary
-    from registry.models import MLModel
-
     if arm is None:
         return live_accuracy(model_id, since)["accuracy"]
     logs = PredictionLog.objects.filter(model_id=model_id, ab_arm__in=_arms(arm))
@@ -173,9 +172,17 @@ def model_series(model_id: str, *, window: int, buckets: int) -> dict[str, Any]:
     """Per-bucket predictions/minute, p50/p95/p99 latency, error and cache-hit rates."""
     flush_all()
     now = timezone.now()
+    return series_of(metrics_sample(model_id, window_start(window, now), with_time=True),
+                     window=window, buckets=buckets, now=now)
+
+
+def series_of(sample: Sample, *, window: int, buckets: int, now: datetime) -> dict[str, Any]:
+    """`model_series` of a sample (with times) read already."""
     bucket = window / buckets
     start = now.timestamp() - window
-    sample = metrics_sample(model_id, window_start(window, now), with_time=True)
+    assert sample.epoch is not None  # asked for with_time
+    sample = sample.subset(sample.epoch >= start)
+    assert sample.epoch is not None
     index = np.clip(((sample.epoch - start) // bucket).astype(int), 0, buckets - 1)
     series: dict[str, list] = {k: [] for k in ("perMinute", "p50", "p95", "p99", "errorRate", "cacheHitRate")}
     for b in range(buckets):
@@ -194,6 +201,56 @@ def model_series(model_id: str, *, window: int, buckets: int) -> dict[str, Any]:
         "times": [datetime.fromtimestamp(start + (b + 1) * bucket, tz=now.tzinfo).isoformat() for b in range(buckets)],
         **series,
     }
+
+
+@dataclass
+class DashboardMetrics:
+    """Every model's prediction metrics since the earliest moment a dashboard refresh looks
+    at, read in one query, with each model's live accuracy since its window (another)."""
+
+    now: datetime
+    samples: dict[str, Sample]  # with times
+    newest: dict[str, datetime]  # newest metric per model
+    accuracy: dict[str, float | None]
+
+    def stats(self, model_id: str, window: int) -> dict[str, Any]:
+        """What `model_stats(model_id, window=window)` gives (the accuracy: only for the
+        window the metrics were read for)."""
+        sample = self.samples.get(model_id) or Sample.of([], with_time=True)
+        assert sample.epoch is not None
+        since = (self.now - timedelta(seconds=window)).timestamp()
+        recent = sample.subset(sample.epoch >= since)
+        newest = self.newest.get(model_id)
+        return {
+            "modelId": model_id,
+            **summarise(recent),
+            "accuracy": self.accuracy.get(model_id),
+            "lastUpdated": newest.isoformat() if newest and newest.timestamp() >= since else None,
+        }
+
+    def series(self, model_id: str, window: int, buckets: int) -> dict[str, Any]:
+        sample = self.samples.get(model_id) or Sample.of([], with_time=True)
+        return series_of(sample, window=window, buckets=buckets, now=self.now)
+
+
+def metrics_for_dashboard(models: list[MLModel], *, window: int, longest: int) -> DashboardMetrics:
+    """One read of the metrics of all `models` over the last `longest` seconds (the
+    dashboard's window or a longer health window), and their accuracy over `window`."""
+    flush_all()
+    now = timezone.now()
+    rows: dict[str, list[tuple]] = {m.pk: [] for m in models}
+    newest: dict[str, datetime] = {}
+    metrics = Metric.objects.filter(
+        model_id__in=list(rows), kind=PREDICTION, timestamp__gte=now - timedelta(seconds=max(window, longest)),
+    ).values_list("model_id", "latency_ms", "confidence", "cached", "success", "rows", "timestamp")
+    for model_id, latency, confidence, cached, success, count, timestamp in metrics:
+        rows[model_id].append((latency, confidence, cached, success, count, timestamp))
+        if model_id not in newest or timestamp > newest[model_id]:
+            newest[model_id] = timestamp
+    return DashboardMetrics(
+        now=now, samples={pk: Sample.of(r, with_time=True) for pk, r in rows.items()}, newest=newest,
+        accuracy=live_accuracies(models, now - timedelta(seconds=window)),
+    )
 
 
 def _r(value: Any) -> float:

@@ -14,7 +14,7 @@ def validate(model: MLModel, features: Any, *, row: int | None = None) -> dict[s
         return validate_features(feature_specs(model), features)
     except FeatureError as exc:
         where = f"features[{row}]: " if row is not None else ""
-        extra = {"feature": exc.feature} if exc.feature else {}
+        extra: dict[str, Any] = {"feature": exc.feature} if exc.feature else {}
         if row is not None:
             extra["row"] = row
         raise InvalidInput(where + exc.message, code=exc.code, extra=extra) from None
@@ -26,5 +26,5 @@ def feature_specs(model: MLModel) -> list[FeatureSpec]:
     parsed = getattr(model, "_parsed_schema", None)
     if parsed is None or parsed[0] is not model.feature_schema:
         parsed = (model.feature_schema, parse_schema(model.feature_schema))
-        model._parsed_schema = parsed
+        model._parsed_schema = parsed  # type: ignore[attr-defined]  # a per-row memo
     return parsed[1]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -82,7 +82,7 @@ def _feedback_record(prediction_id: str, actual: Any) -> tuple[PredictionLog, bo
         )
     now = timezone.now()
     # The shadow twin (if the challenger ran on the side) gets the same outcome.
-    PredictionLog.objects.filter(pk__in=[log.pk, shadow_id(log.pk)], actual__isnull=True).update(
+    PredictionLog.objects.filter(pk__in=[log.pk, shadow_id(str(log.pk))], actual__isnull=True).update(
         actual=actual, feedback_at=now,
     )
     log.actual, log.feedback_at = actual, now
@@ -128,7 +128,7 @@ def outcome_feedback_body(log: PredictionLog) -> dict[str, Any]:
         body["correct"] = log.label == log.actual
     else:
         predicted = predicted_number(log.prediction)
-        body["absoluteError"] = None if predicted is None else abs(predicted - log.actual)
+        body["absoluteError"] = None if predicted is None else abs(predicted - float(cast(float, log.actual)))
     return body
 
 

@@ -142,7 +142,7 @@ def _tensor(name: str, column: list[Any], n: int) -> dict[str, Any]:
     elif all(isinstance(v, str) for v in column):
         datatype, data = "BYTES", column
     else:  # nested, mixed or missing (null) values: JSON text, which can say all of them
-        datatype, data = "BYTES", [json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in column]
+        datatype, data = "BYTES", [json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in column]  # type: ignore[misc]
     return {"name": name, "datatype": datatype, "shape": [n, 1], "data": data}
 
 

@@ -18,15 +18,22 @@ from core.write_behind import WriteBuffer, insert_rows, register
 from predictions.models import PredictionLog
 
 _FIELDS = PredictionLog._meta.concrete_fields
+
+
+def _log_row_type() -> Any:
+    # The model's own fields, read at import (a type checker cannot see them: Any).
+    return namedtuple("LogRow", [f.attname for f in _FIELDS])
+
+
 # One log row with Python values, in the table's column order.
-LogRow = namedtuple("LogRow", [f.attname for f in _FIELDS])
+LogRow = _log_row_type()
 LABEL_KEYS = ("class", "risk", "sentiment")
 
 
 class LogBuffer(WriteBuffer):
     what = "prediction log row"
 
-    def store(self, batch: list[LogRow]) -> None:
+    def store(self, batch: list[tuple]) -> None:
         _insert(batch)
 
 
@@ -47,7 +54,7 @@ def log_label(value: Any) -> str:
     return ""
 
 
-def prediction_logs_record(rows: list[LogRow]) -> None:
+def prediction_logs_record(rows: list[tuple]) -> None:
     """Queue the rows for the next flush (at once when the buffer is synchronous)."""
     _buffer.add(rows)
 
@@ -57,7 +64,7 @@ def prediction_logs_insert(logs: list[PredictionLog]) -> None:
     _insert([LogRow(*(getattr(log, f.attname) for f in _FIELDS)) for log in logs])
 
 
-def _insert(batch: list[LogRow]) -> None:
+def _insert(batch: list[tuple]) -> None:
     # Do not wait for PostgreSQL's WAL to reach disk: on a busy disk that wait was most of a
     # flush (8-10 ms). A crash may lose the last fraction of a second of log rows, never
     # corrupt them; other writes (registry, tokens, feedback, metrics) keep full durability.

@@ -12,10 +12,16 @@ from predictions.feedback import LABEL_TYPES, predicted_number
 from predictions.models import PredictionLog
 from registry.models import MLModel
 
+OUTCOME_COLUMNS = ("label", "actual", "prediction")
+
 
 def outcome_summary(logs: QuerySet[PredictionLog], model_type: str) -> dict[str, Any]:
     """Outcomes among `logs`: accuracy (%) for classifiers, MAE for numbers."""
-    rows = list(logs.filter(actual__isnull=False).values_list("label", "actual", "prediction"))
+    return outcome_summary_of(list(logs.filter(actual__isnull=False).values_list(*OUTCOME_COLUMNS)), model_type)
+
+
+def outcome_summary_of(rows: list[tuple[str, Any, Any]], model_type: str) -> dict[str, Any]:
+    """`outcome_summary` of (label, actual, prediction) rows already read."""
     if model_type in LABEL_TYPES:
         correct = sum(1 for label, actual, _ in rows if label == actual)
         return {"outcomes": len(rows), "correct": correct,
@@ -23,6 +29,17 @@ def outcome_summary(logs: QuerySet[PredictionLog], model_type: str) -> dict[str,
     errors = _absolute_errors(rows)
     return {"outcomes": len(errors), "errors": errors, "accuracy": None,
             "mae": round(float(np.mean(errors)), 4) if errors else None}
+
+
+def live_accuracies(models: list[MLModel], since: datetime | None) -> dict[str, float | None]:
+    """`live_accuracy(...)["accuracy"]` of every model in `models`, in one query."""
+    logs = PredictionLog.objects.filter(model_id__in=[m.pk for m in models], shadow=False, actual__isnull=False)
+    if since is not None:
+        logs = logs.filter(created_at__gte=since)
+    rows: dict[str, list[tuple[str, Any, Any]]] = {m.pk: [] for m in models}
+    for model_id, *row in logs.values_list("model_id", *OUTCOME_COLUMNS):
+        rows[model_id].append((row[0], row[1], row[2]))
+    return {m.pk: outcome_summary_of(rows[m.pk], m.type)["accuracy"] for m in models}
 
 
 def live_accuracy(model_id: str, since: datetime | None = None) -> dict[str, Any]:

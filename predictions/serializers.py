@@ -12,9 +12,12 @@ class ContextSerializer(serializers.Serializer):
 
 
 class PredictionRequestSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "Prediction"  # the request component is "PredictionRequest"
+
     modelId = serializers.CharField(max_length=100)
     features = serializers.JSONField()
-    context = ContextSerializer(required=False)
+    context = ContextSerializer(required=False)  # type: ignore[assignment]  # the API's name shadows Field.context
     useCache = serializers.BooleanField(required=False, default=True)
     abArm = serializers.ChoiceField(
         choices=["challenger", "champion"], required=False,
@@ -23,6 +26,9 @@ class PredictionRequestSerializer(serializers.Serializer):
 
 
 class BatchRequestSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "Batch"  # the request component is "BatchRequest"
+
     modelId = serializers.CharField(max_length=100)
     features = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
     useCache = serializers.BooleanField(required=False, default=True)
@@ -59,6 +65,9 @@ class BatchResponseSerializer(serializers.Serializer):
 
 
 class FeedbackRequestSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "Feedback"  # the request component is "FeedbackRequest"
+
     actual = serializers.JSONField(
         help_text="What really happened: the class label for a classifier ('hot', 'high', "
                   "'positive', ...), a number for a regression or forecast (its first period).",

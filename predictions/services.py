@@ -46,6 +46,12 @@ class Answer:
     fallback_from: str = ""  # the failed model this answer stands in for
     fallback_reason: str = ""
 
+    @property
+    def result(self) -> Prediction:
+        """The prediction, once the provider step has run (never None past it)."""
+        assert self.prediction is not None
+        return self.prediction
+
 
 def predict(
     *, model_id: str, features: Any, context: dict[str, Any] | None = None,
@@ -102,7 +108,7 @@ def cache_key(model: MLModel, features: dict[str, Any]) -> str:
     prefix = getattr(model, "_cache_key_prefix", None)
     if prefix is None or prefix[0] != identity:
         prefix = (identity, json.dumps(list(identity), separators=(",", ":"), ensure_ascii=False)[:-1])
-        model._cache_key_prefix = prefix
+        model._cache_key_prefix = prefix  # type: ignore[attr-defined]  # a per-row memo
     canonical = prefix[1] + "," + json.dumps(
         canonical_features(features), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
     ) + "]"
@@ -210,6 +216,7 @@ def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | 
     object_id = str(context.get("objectId") or "")[:200]
     logs, metrics = [], []
     for a in answers:
+        assert a.prediction is not None  # every answer has one once the provider step is done
         model, value, confidence = a.route.model, a.prediction.value, a.prediction.confidence
         arm = a.route.arm or ""
         logs.append(LogRow(
@@ -249,10 +256,12 @@ def responses(requested: MLModel, answers: list[Answer], elapsed: float) -> list
                 {"requestedModelId": requested.pk, "abTestArm": a.route.arm, "provider": model.provider},
             )
         top, meta = shared[key]
+        assert a.prediction is not None  # every answer has one once the provider step is done
         source = a.prediction.confidence_source if a.prediction.confidence is not None else None
         metadata = {"predictionId": a.prediction_id, **meta, "confidenceSource": source}
         if a.fallback_from:
             metadata |= {"fallbackFrom": a.fallback_from, "fallbackReason": a.fallback_reason}
+        assert a.prediction is not None
         out.append({
             "prediction": a.prediction.value, "confidence": a.prediction.confidence, **top, "cached": a.cached,
             "metadata": metadata,

@@ -38,7 +38,7 @@ def snapshot(model: MLModel) -> dict[str, Any]:
     out = {}
     for name in AUDITED_FIELDS:
         field = model._meta.get_field(name)
-        value = getattr(model, field.attname)
+        value = getattr(model, field.attname)  # type: ignore[union-attr]  # audited fields are concrete
         out[name] = value if not isinstance(field, djmodels.DateTimeField) else str(value)
     # The trail is read by more people than the credentials are meant for.
     out["provider_config"] = public_provider_config(out.get("provider_config"))

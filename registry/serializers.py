@@ -136,5 +136,5 @@ class RegistryChangeSerializer(serializers.Serializer):
     oldValue = serializers.JSONField(source="old_value")
     newValue = serializers.JSONField(source="new_value")
     actor = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # the API's name shadows Field.source
     changedAt = serializers.DateTimeField(source="changed_at")

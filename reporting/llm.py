@@ -146,7 +146,7 @@ def question_translate(
 
 def _ask(client: openai.OpenAI, config: LlmConfig, messages: list[dict[str, Any]]) -> Any:
     try:
-        completion = client.chat.completions.create(
+        completion = client.chat.completions.create(  # type: ignore[call-overload]  # our dicts are the SDK's TypedDicts
             model=config.model, messages=messages, tools=_tools(), tool_choice="required", temperature=0,
         )
     except openai.OpenAIError as exc:

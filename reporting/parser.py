@@ -354,9 +354,9 @@ def _grouping(text: str, source: str) -> tuple[list[str], int | None, str | None
         if dim:
             found.append((match.start(), dim))
     for word, dim in ADVERBS.items():
-        match = re.search(rf"\b{word}\b", text)
-        if match:
-            found.append((match.start(), dim))
+        adverb = re.search(rf"\b{word}\b", text)
+        if adverb:
+            found.append((adverb.start(), dim))
     top = TOP_RE.search(text)
     if top:
         limit = int(top.group(2))

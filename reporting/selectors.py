@@ -3,6 +3,7 @@ parameter, every name from the whitelist in reporting/query.py."""
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -202,9 +203,13 @@ def _order_and_limit(query: dict, rows: list[dict]) -> list[dict]:
     for column, direction in reversed(keys):
         present = [r for r in rows if r.get(column) is not None]
         missing = [r for r in rows if r.get(column) is None]
-        present.sort(key=lambda r, c=column: _sort_key(r[c]), reverse=direction == "desc")
+        present.sort(key=functools.partial(_row_sort_key, column), reverse=direction == "desc")
         rows = present + missing
     return rows[: query["limit"]]
+
+
+def _row_sort_key(column: str, row: dict[str, Any]) -> Any:
+    return _sort_key(row[column])
 
 
 def _sort_key(value: Any) -> Any:

@@ -399,7 +399,8 @@ def read_labelled_csv(path: Path, schema: dict[str, Any], label: str) -> tuple[l
             missing = [name for name in wanted if name.lower() not in header]
             if missing:
                 raise ValueError(f"The CSV is missing the column(s): {', '.join(missing)}.")
-            rows, labels = [], []
+            rows: list[dict[str, Any]] = []
+            labels: list[int] = []
             for record in reader:
                 if len(rows) >= MAX_CSV_ROWS:
                     raise ValueError(f"The CSV has more than {MAX_CSV_ROWS:,} rows.")

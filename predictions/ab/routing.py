@@ -39,11 +39,11 @@ def routing_key(context: dict[str, Any] | None) -> str | None:
 
 
 def choose_arm(requested: MLModel, context: dict[str, Any] | None, forced_arm: str | None = None) -> Route:
-    if not requested.ab_test_is_running() or not requested.ab_champion.is_active:
+    champion = requested.ab_champion if requested.ab_test_is_running() else None
+    if champion is None or not champion.is_active:
         if forced_arm not in (None, CHALLENGER):
             raise InvalidInput(f"'{requested.pk}' has no active A/B test, so no '{forced_arm}' arm.", code="invalid_arm")
         return Route(requested, None)
-    champion = requested.ab_champion
     if forced_arm is not None:
         if forced_arm not in (CHALLENGER, CHAMPION):
             raise InvalidInput("abArm must be 'challenger' or 'champion'.", code="invalid_arm")

@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import importlib
 import threading
+from typing import TYPE_CHECKING
 
+from hotcrm_ai.errors import ApplicationError, NotSupported
 from predictions.providers.base import HealthResult, Provider
 from predictions.providers.local import LocalProvider
+
+if TYPE_CHECKING:
+    from ml.base import Predictor
+    from registry.models import MLModel
 
 _PROVIDERS: dict[str, Provider] = {"local": LocalProvider()}
 _LAZY = {
@@ -26,9 +32,7 @@ def register(name: str, provider: Provider) -> None:
     _PROVIDERS[name] = provider
 
 
-def provider_for(model) -> Provider:
-    from hotcrm_ai.errors import NotSupported
-
+def provider_for(model: MLModel) -> Provider:
     provider = _PROVIDERS.get(model.provider)
     if provider is None and model.provider in _LAZY:
         with _lock:
@@ -41,10 +45,16 @@ def provider_for(model) -> Provider:
     return provider
 
 
-def health_check(model) -> HealthResult:
-    """A real, cheap call to the model's provider (the admin's "test connection")."""
-    from hotcrm_ai.errors import ApplicationError
+def local_predictor(model: MLModel) -> Predictor:
+    """The in-process predictor of a built-in model (its provider is "local")."""
+    provider = provider_for(model)
+    if not isinstance(provider, LocalProvider):
+        raise NotSupported(f"'{model.pk}' is not a built-in model.", code="not_builtin")
+    return provider.predictor(model)
 
+
+def health_check(model: MLModel) -> HealthResult:
+    """A real, cheap call to the model's provider (the admin's "test connection")."""
     try:
         provider = provider_for(model)
     except ApplicationError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 
@@ -40,6 +40,9 @@ from predictions.providers.resilience import (
     status_error,
 )
 
+if TYPE_CHECKING:
+    from registry.models import MLModel
+
 DEFAULT_MODEL = "claude-haiku-4-5"
 DEFAULT_BASE = "https://api.anthropic.com"
 TOOL = "record_answer"
@@ -52,11 +55,11 @@ class AnthropicProvider(ExternalProvider):
         self._clients: dict[tuple[Any, ...], anthropic.Anthropic] = {}
         self._lock = threading.Lock()
 
-    def target(self, model: Any) -> str:
+    def target(self, model: MLModel) -> str:
         base = (model.provider_config or {}).get("endpoint") or DEFAULT_BASE
         return f"{self.name}|{base}|{model_config(model).get('model', DEFAULT_MODEL)}"
 
-    def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
+    def predict_batch(self, model: MLModel, rows: list[dict[str, Any]]) -> list[Prediction]:
         ctx = self.context(model)
         task = task_for(model)
         # The Messages API has no synchronous batch: the rows go concurrently, each one guarded.
@@ -91,7 +94,7 @@ class AnthropicProvider(ExternalProvider):
             raise status_error(exc.status_code, exc.response.headers.get("retry-after"),
                                kind if isinstance(kind, str) else "") from None
 
-    def _read(self, model: Any, task: str, message: Any) -> Prediction:
+    def _read(self, model: MLModel, task: str, message: Any) -> Prediction:
         if getattr(message, "stop_reason", None) == "max_tokens":
             raise malformed("the answer was cut off (raise config.maxTokens)")
         calls = [b for b in getattr(message, "content", None) or []

@@ -12,7 +12,7 @@ points."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml.base import Prediction
 from predictions.providers import http
@@ -31,13 +31,16 @@ from predictions.providers.mapping import (
 )
 from predictions.providers.resilience import malformed, misconfigured, model_config
 
+if TYPE_CHECKING:
+    from registry.models import MLModel
+
 FORMATS = ("input_data", "data")
 
 
 class AzureMLProvider(ExternalProvider):
     name = "azure-ml"
 
-    def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
+    def predict_batch(self, model: MLModel, rows: list[dict[str, Any]]) -> list[Prediction]:
         ctx = self.context(model)
         return self.call(ctx, lambda: self._score(ctx, rows))
 
@@ -47,7 +50,7 @@ class AzureMLProvider(ExternalProvider):
         items = predictions_list(ctx.model, http.json_body(response), len(rows))
         return [to_prediction(ctx.model, item) for item in items]
 
-    def body(self, model: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def body(self, model: MLModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
         style = model_config(model).get("requestFormat", "input_data")
         if style == "input_data":
             columns = feature_order(model)

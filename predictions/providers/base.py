@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml.base import Prediction
+
+if TYPE_CHECKING:
+    from registry.models import MLModel
 
 
 @dataclass
@@ -18,8 +21,8 @@ class Provider:
 
     name = ""
 
-    def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
+    def predict_batch(self, model: MLModel, rows: list[dict[str, Any]]) -> list[Prediction]:
         raise NotImplementedError
 
-    def health_check(self, model: Any) -> HealthResult:
+    def health_check(self, model: MLModel) -> HealthResult:
         raise NotImplementedError

@@ -6,14 +6,17 @@ the configured prefix (core/secrets.py). No message says whether a variable exis
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from core.secrets import ENV_SUFFIX, env_name_allowed, env_prefix
 from hotcrm_ai.errors import ProviderFailed
 from registry.crypto import decrypt_credentials
 
+if TYPE_CHECKING:
+    from registry.models import MLModel
 
-def credentials_for(model: Any) -> dict[str, str]:
+
+def credentials_for(model: MLModel) -> dict[str, str]:
     stored = decrypt_credentials(model.credentials_encrypted)
     resolved = {k: v for k, v in stored.items() if not k.endswith(ENV_SUFFIX)}
     for key, variable in stored.items():

@@ -7,7 +7,7 @@ of a batch are then sent concurrently); see `mapping.py` for the rest of the map
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml.base import Prediction
 from predictions.providers import http, v2
@@ -28,12 +28,15 @@ from predictions.providers.mapping import (
 )
 from predictions.providers.resilience import malformed, model_config
 
+if TYPE_CHECKING:
+    from registry.models import MLModel
 
-def is_v2(model: Any) -> bool:
+
+def is_v2(model: MLModel) -> bool:
     return model_config(model).get("protocol") == "v2"
 
 
-def imported_feature_schema(model: Any) -> dict[str, Any]:
+def imported_feature_schema(model: MLModel) -> dict[str, Any]:
     """The featureSchema a V2 server states for the model (`GET /v2/models/{name}`)."""
     provider = CustomProvider()
     ctx = provider.context(model)
@@ -43,7 +46,7 @@ def imported_feature_schema(model: Any) -> dict[str, Any]:
 class CustomProvider(ExternalProvider):
     name = "custom"
 
-    def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
+    def predict_batch(self, model: MLModel, rows: list[dict[str, Any]]) -> list[Prediction]:
         ctx = self.context(model)
         if is_v2(model):
             return self.call(ctx, lambda: v2.infer(ctx, rows))

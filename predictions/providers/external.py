@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from core.outbound import OutboundRefused
@@ -27,23 +27,26 @@ from predictions.providers.resilience import (
     model_config,
 )
 
+if TYPE_CHECKING:
+    from registry.models import MLModel
+
 T = TypeVar("T")
 
 
 @dataclass
 class CallContext:
-    model: Any
+    model: MLModel
     credentials: dict[str, str]
     policy: CallPolicy
     redact: Redactor
 
 
 class ExternalProvider(Provider):
-    def target(self, model: Any) -> str:
+    def target(self, model: MLModel) -> str:
         """What the circuit breaker guards: one endpoint, whichever models share it."""
         return f"{self.name}|{model_endpoint(model, required=False)}"
 
-    def context(self, model: Any) -> CallContext:
+    def context(self, model: MLModel) -> CallContext:
         credentials = credentials_for(model)
         secrets = [*credentials.values(), *config_secrets(model.provider_config)]
         return CallContext(model, credentials, CallPolicy.for_model(model), Redactor(secrets))
@@ -85,7 +88,7 @@ class ExternalProvider(Provider):
         scored = f"scored one example row: {prediction.value}"  # redacted, then cut, by health_check
         return f"{readiness}; {scored}" if readiness else scored
 
-    def health_check(self, model: Any) -> HealthResult:
+    def health_check(self, model: MLModel) -> HealthResult:
         """Calls the endpoint once, past the circuit breaker (an admin testing the connection
         wants the truth, not the cached verdict); a success closes the circuit."""
         started = time.perf_counter()
@@ -117,11 +120,11 @@ def checked_answer(answer: T) -> T:
     return answer
 
 
-def has_schema(model: Any) -> bool:
+def has_schema(model: MLModel) -> bool:
     return bool((model.feature_schema or {}).get("features"))
 
 
-def model_endpoint(model: Any, *, required: bool = True) -> str:
+def model_endpoint(model: MLModel, *, required: bool = True) -> str:
     endpoint = str((model.provider_config or {}).get("endpoint") or "")
     if required and urlsplit(endpoint).scheme not in ("http", "https"):
         raise ProviderFailed(

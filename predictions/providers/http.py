@@ -107,7 +107,8 @@ def _validation_messages(errors: list[Any]) -> str:
     parts = []
     for error in errors[:3]:
         if isinstance(error, dict) and isinstance(error.get("msg"), str):
-            loc = error.get("loc") if isinstance(error.get("loc"), list) else []
+            loc = error.get("loc")
+            loc = loc if isinstance(loc, list) else []
             where = ".".join(str(p) for p in loc if p != "body" and isinstance(p, str | int))
             parts.append(f"{where}: {error['msg']}" if where else error["msg"])
     return "; ".join(parts)

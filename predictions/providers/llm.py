@@ -4,9 +4,12 @@ structured answer each task asks for, the input text, and reading a stated confi
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from predictions.providers.resilience import misconfigured, model_config
+
+if TYPE_CHECKING:
+    from registry.models import MLModel
 
 SENTIMENTS = ["positive", "neutral", "negative"]
 PROMPTS = {
@@ -17,7 +20,7 @@ PROMPTS = {
 CONFIDENCE = {"type": "number", "description": "Your probability (0 to 1) that the answer is right."}
 
 
-def task_for(model: Any) -> str:
+def task_for(model: MLModel) -> str:
     default = {"nlp": "sentiment", "classification": "classification"}.get(model.type, "text")
     task = model_config(model).get("task", default)
     if task not in PROMPTS:
@@ -27,14 +30,14 @@ def task_for(model: Any) -> str:
     return task
 
 
-def labels_for(model: Any) -> list[str]:
+def labels_for(model: MLModel) -> list[str]:
     labels = model_config(model).get("labels")
     if model.type == "nlp" and not labels:
         return SENTIMENTS
     return [str(label) for label in labels] if isinstance(labels, list) else []
 
 
-def instructions(model: Any, task: str) -> str:
+def instructions(model: MLModel, task: str) -> str:
     custom = model_config(model).get("instructions")
     if isinstance(custom, str) and custom.strip():
         return custom
@@ -59,7 +62,7 @@ def answer_schema(task: str, labels: list[str]) -> dict[str, Any]:
     }
 
 
-def input_text(model: Any, row: dict[str, Any]) -> str:
+def input_text(model: MLModel, row: dict[str, Any]) -> str:
     name = model_config(model).get("textFeature")
     if not name:
         texts = [f["name"] for f in (model.feature_schema or {}).get("features", [])

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml import artifacts
 from ml.base import Prediction, Predictor
 from predictions.providers.base import HealthResult, Provider
 from registry.crypto import artifact_key
 from registry.selectors import artifact_latest, artifact_latest_meta
+
+if TYPE_CHECKING:
+    from registry.models import MLModel
 
 
 class LocalProvider(Provider):
@@ -21,7 +24,7 @@ class LocalProvider(Provider):
         self._loaded: dict[tuple[str, str, int], Predictor] = {}
         self._lock = threading.Lock()
 
-    def predictor(self, model: Any) -> Predictor:
+    def predictor(self, model: MLModel) -> Predictor:
         key = (model.pk, model.version, model.revision)
         predictor = self._loaded.get(key)
         if predictor is None:
@@ -33,7 +36,7 @@ class LocalProvider(Provider):
                     self._loaded[key] = predictor
         return predictor
 
-    def _load(self, model: Any) -> Predictor:
+    def _load(self, model: MLModel) -> Predictor:
         from hotcrm_ai.errors import NotSupported
 
         artifact = artifact_latest(model)
@@ -52,10 +55,10 @@ class LocalProvider(Provider):
             return OnnxPredictor(uploaded, model.feature_schema or {}, config)
         return artifacts.loads(blob, artifact_key())
 
-    def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
+    def predict_batch(self, model: MLModel, rows: list[dict[str, Any]]) -> list[Prediction]:
         return self.predictor(model).predict_batch(rows)
 
-    def health_check(self, model: Any) -> HealthResult:
+    def health_check(self, model: MLModel) -> HealthResult:
         started = time.perf_counter()
         ok = artifact_latest_meta(model) is not None
         return HealthResult(ok, (time.perf_counter() - started) * 1000, "" if ok else "no trained artifact")

@@ -12,26 +12,29 @@ Paths are dotted (`outputs.0.data`); list indexes are numbers.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml.base import Prediction
 from ml.schema import example_row as schema_example_row
 from predictions.providers.resilience import malformed, model_config
 
+if TYPE_CHECKING:
+    from registry.models import MLModel
+
 _MISSING = object()
 
 
-def request_config(model: Any) -> dict[str, Any]:
+def request_config(model: MLModel) -> dict[str, Any]:
     value = model_config(model).get("request") or {}
     return value if isinstance(value, dict) else {}
 
 
-def response_config(model: Any) -> dict[str, Any]:
+def response_config(model: MLModel) -> dict[str, Any]:
     value = model_config(model).get("response") or {}
     return value if isinstance(value, dict) else {}
 
 
-def feature_order(model: Any) -> list[str]:
+def feature_order(model: MLModel) -> list[str]:
     """The order of values in an array row: `request.features`, else the feature schema's."""
     order = request_config(model).get("features")
     if isinstance(order, list) and order:
@@ -39,7 +42,7 @@ def feature_order(model: Any) -> list[str]:
     return [f["name"] for f in (model.feature_schema or {}).get("features", []) if "name" in f]
 
 
-def row_payload(model: Any, row: dict[str, Any]) -> Any:
+def row_payload(model: MLModel, row: dict[str, Any]) -> Any:
     if request_config(model).get("rowFormat", "object") == "array":
         return [row.get(name) for name in feature_order(model)]
     return row
@@ -60,7 +63,7 @@ def dig(value: Any, path: str | None, default: Any = _MISSING) -> Any:
     return value
 
 
-def predictions_list(model: Any, body: Any, expected: int, default_path: str = "predictions") -> list[Any]:
+def predictions_list(model: MLModel, body: Any, expected: int, default_path: str = "predictions") -> list[Any]:
     """The list of per-row answers in a batch response, checked against the rows sent."""
     path = response_config(model).get("predictionsPath", default_path)
     # Many scoring servers answer with the bare list.
@@ -72,7 +75,7 @@ def predictions_list(model: Any, body: Any, expected: int, default_path: str = "
     return items
 
 
-def to_prediction(model: Any, item: Any) -> Prediction:
+def to_prediction(model: MLModel, item: Any) -> Prediction:
     """One answer as a Prediction; the confidence comes from the answer itself or is None."""
     config = response_config(model)
     value = dig(item, config.get("valuePath"))
@@ -105,7 +108,7 @@ def _labelled(value: Any, labels: list[Any]) -> tuple[Any, float | None]:
     raise malformed("the answer is not one of the configured labels")
 
 
-def _derived_confidence(model: Any, value: Any) -> float | None:
+def _derived_confidence(model: MLModel, value: Any) -> float | None:
     """From the answer's own probability: a classifier's p in 0..1 or a probability vector."""
     if isinstance(value, dict):
         for key in ("probabilities", "probability", "scores"):
@@ -151,7 +154,7 @@ def _check_json_number(value: Any) -> None:
         raise malformed("a prediction is not a finite number")
 
 
-def example_row(model: Any) -> dict[str, Any]:
+def example_row(model: MLModel) -> dict[str, Any]:
     """A valid row for health checks (a real, cheap call): `config.healthCheckFeatures`, else
     one built from the feature schema alone."""
     configured = model_config(model).get("healthCheckFeatures")

@@ -14,11 +14,12 @@ in the structured answer. It is never a constant."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 
@@ -44,6 +45,9 @@ from predictions.providers.resilience import (
     status_error,
 )
 
+if TYPE_CHECKING:
+    from registry.models import MLModel
+
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 EMBEDDING_BATCH = 2048  # the embeddings API's limit of inputs per request
@@ -56,11 +60,11 @@ class OpenAIProvider(ExternalProvider):
         self._clients: dict[tuple[Any, ...], openai.OpenAI] = {}
         self._lock = threading.Lock()
 
-    def target(self, model: Any) -> str:
+    def target(self, model: MLModel) -> str:
         base = (model.provider_config or {}).get("endpoint") or "https://api.openai.com/v1"
         return f"{self.name}|{base}|{model_config(model).get('model', DEFAULT_MODEL)}"
 
-    def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
+    def predict_batch(self, model: MLModel, rows: list[dict[str, Any]]) -> list[Prediction]:
         ctx = self.context(model)
         if model_config(model).get("task") == "embedding":
             return self._embed_all(ctx, rows)
@@ -68,7 +72,7 @@ class OpenAIProvider(ExternalProvider):
         # The chat API has no synchronous batch: the rows go concurrently, each one guarded.
         return self.each_row(ctx, rows, lambda row: self._ask(ctx, task, row))
 
-    def task(self, model: Any) -> str:
+    def task(self, model: MLModel) -> str:
         return task_for(model)
 
     # --- embeddings -----------------------------------------------------------------------
@@ -78,7 +82,7 @@ class OpenAIProvider(ExternalProvider):
         out: list[Prediction] = []
         for start in range(0, len(rows), EMBEDDING_BATCH):
             chunk = rows[start : start + EMBEDDING_BATCH]
-            out += self.call(ctx, lambda chunk=chunk: self._embed(ctx, chunk))
+            out += self.call(ctx, functools.partial(self._embed, ctx, chunk))
         return out
 
     def _embed(self, ctx: CallContext, rows: list[dict[str, Any]]) -> list[Prediction]:
@@ -143,10 +147,10 @@ class OpenAIProvider(ExternalProvider):
                                 reason="connection") from None
         except openai.APIStatusError as exc:
             # Not the server's message: OpenAI's 401 message quotes part of the key.
-            code = exc.code if isinstance(getattr(exc, "code", None), str) else ""
+            code = exc.code if isinstance(exc.code, str) else ""
             raise status_error(exc.status_code, exc.response.headers.get("retry-after"), code) from None
 
-    def _read(self, model: Any, task: str, completion: Any, use_tool: bool) -> Prediction:
+    def _read(self, model: MLModel, task: str, completion: Any, use_tool: bool) -> Prediction:
         choices = getattr(completion, "choices", None) or []
         if not choices or choices[0].message is None:
             raise malformed("no choices")

@@ -11,12 +11,15 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from core.cache import shared_cache
 from hotcrm_ai.errors import ApplicationError, ProviderFailed, ProviderTimeout
+
+if TYPE_CHECKING:
+    from registry.models import MLModel
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,7 +90,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 # --- per-model policy ---------------------------------------------------------------------
 
-def model_config(model: Any) -> dict[str, Any]:
+def model_config(model: MLModel) -> dict[str, Any]:
     config = (model.provider_config or {}).get("config") or {}
     return config if isinstance(config, dict) else {}
 
@@ -115,7 +118,7 @@ class CallPolicy:
     open_seconds: float
 
     @classmethod
-    def for_model(cls, model: Any) -> CallPolicy:
+    def for_model(cls, model: MLModel) -> CallPolicy:
         return cls.from_config(model_config(model))
 
     @classmethod
@@ -132,12 +135,6 @@ class CallPolicy:
             failure_window=_number(c, "circuitFailureWindow", 60.0, 1, 86_400),
             open_seconds=_number(c, "circuitOpenSeconds", 30.0, 0.1, 86_400),
         )
-
-
-POLICY_KEYS = {
-    "timeout", "connectTimeout", "readTimeout", "retries", "backoff", "maxBackoff",
-    "maxRetryAfter", "circuitFailureThreshold", "circuitFailureWindow", "circuitOpenSeconds",
-}
 
 
 # --- circuit breaker ----------------------------------------------------------------------
@@ -245,7 +242,7 @@ def _wait(policy: CallPolicy) -> Callable[[Any], float]:
 
 
 def guarded_call(
-    fn: Callable[[], T], *, model: Any, target: str, policy: CallPolicy, redact: Redactor,
+    fn: Callable[[], T], *, model: MLModel, target: str, policy: CallPolicy, redact: Redactor,
 ) -> T:
     """Run `fn` (one provider call raising UpstreamError) with retries and the breaker, and
     turn a final failure into ProviderFailed (502) or ProviderTimeout (504)."""

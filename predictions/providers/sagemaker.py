@@ -16,6 +16,7 @@ A batch goes out in as few invocations as the payload limit allows."""
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -23,7 +24,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -58,6 +59,9 @@ from predictions.providers.resilience import (
     parse_retry_after,
 )
 
+if TYPE_CHECKING:
+    from registry.models import MLModel
+
 PAYLOAD_LIMIT = 6 * 1024 * 1024
 JSON, CSV = "application/json", "text/csv"
 RETRYABLE_CODES = {"ThrottlingException", "ServiceUnavailable", "InternalFailure",
@@ -73,21 +77,21 @@ class SageMakerProvider(ExternalProvider):
         self._clients: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
 
-    def target(self, model: Any) -> str:
+    def target(self, model: MLModel) -> str:
         c = model_config(model)
         endpoint = (model.provider_config or {}).get("endpoint") or ""
         return f"{self.name}|{endpoint}|{c.get('region', '')}|{c.get('endpointName')}|{c.get('targetVariant', '')}"
 
     # --- prediction -------------------------------------------------------------------
 
-    def predict_batch(self, model: Any, rows: list[dict[str, Any]]) -> list[Prediction]:
+    def predict_batch(self, model: MLModel, rows: list[dict[str, Any]]) -> list[Prediction]:
         ctx = self.context(model)
         results: list[Prediction] = []
         for body in self.payloads(model, rows):
-            results += self.call(ctx, lambda body=body: self._invoke(ctx, body, len(body.rows)))
+            results += self.call(ctx, functools.partial(self._invoke, ctx, body, len(body.rows)))
         return results
 
-    def payloads(self, model: Any, rows: list[dict[str, Any]]) -> list[_Body]:
+    def payloads(self, model: MLModel, rows: list[dict[str, Any]]) -> list[_Body]:
         """Rows packed greedily into bodies no larger than the payload limit."""
         c = model_config(model)
         limit = int(c.get("maxPayloadBytes") or PAYLOAD_LIMIT)
@@ -105,13 +109,13 @@ class SageMakerProvider(ExternalProvider):
         out.append(current)
         return out
 
-    def _content_type(self, model: Any) -> str:
+    def _content_type(self, model: MLModel) -> str:
         content_type = model_config(model).get("contentType", JSON)
         if content_type not in (JSON, CSV):
             raise misconfigured(f"config.contentType must be {JSON} or {CSV}")
         return content_type
 
-    def _envelope(self, model: Any) -> tuple[bytes, bytes, bytes]:
+    def _envelope(self, model: MLModel) -> tuple[bytes, bytes, bytes]:
         """(prefix, separator, suffix) around the encoded rows."""
         if self._content_type(model) == CSV:
             return b"", b"", b""
@@ -124,7 +128,7 @@ class SageMakerProvider(ExternalProvider):
         prefix, suffix = text.split(json.dumps(marker))
         return prefix.encode() + b"[", b",", b"]" + suffix.encode()
 
-    def _encode_row(self, model: Any, row: dict[str, Any]) -> bytes:
+    def _encode_row(self, model: MLModel, row: dict[str, Any]) -> bytes:
         if self._content_type(model) == CSV:
             line = io.StringIO()
             csv.writer(line, lineterminator="\n").writerow([row.get(n) for n in feature_order(model)])
@@ -150,7 +154,7 @@ class SageMakerProvider(ExternalProvider):
         items = self._parse(ctx.model, raw, response.get("ContentType", ""), count)
         return [to_prediction(ctx.model, item) for item in items]
 
-    def _parse(self, model: Any, raw: bytes, content_type: str, count: int) -> list[Any]:
+    def _parse(self, model: MLModel, raw: bytes, content_type: str, count: int) -> list[Any]:
         try:
             text = raw.decode()
         except UnicodeDecodeError:
@@ -236,7 +240,7 @@ class _Body:
         return prefix + separator.join(self.rows) + suffix
 
 
-def _single(provider: SageMakerProvider, model: Any, row: dict[str, Any]) -> _Body:
+def _single(provider: SageMakerProvider, model: MLModel, row: dict[str, Any]) -> _Body:
     body = _Body(provider._envelope(model))
     body.add(provider._encode_row(model, row))
     return body
@@ -248,7 +252,7 @@ def _numeric(value: Any) -> bool:
 
 
 def _csv_value(line: str) -> Any:
-    values = []
+    values: list[float | str] = []
     for cell in next(csv.reader([line])):
         # "1" stays an int (a class index, not a probability of 1); "0.93" is a float.
         try:

@@ -17,7 +17,7 @@ models with `config.protocol: "v2"`. `providerConfig.endpoint` is the server's b
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ml.base import Prediction
@@ -26,13 +26,16 @@ from predictions.providers.external import CallContext, auth_headers, model_endp
 from predictions.providers.mapping import response_config, to_prediction
 from predictions.providers.resilience import malformed, misconfigured, model_config
 
+if TYPE_CHECKING:
+    from registry.models import MLModel
+
 DATATYPES = {"integer": "INT64", "number": "FP64", "boolean": "BOOL", "category": "BYTES",
              "string": "BYTES", "text": "BYTES"}
 SCHEMA_TYPES = {"BOOL": "boolean", "BYTES": "string", "FP16": "number", "FP32": "number", "FP64": "number",
                 "BF16": "number", **{f"{s}INT{b}": "integer" for s in ("", "U") for b in (8, 16, 32, 64)}}
 
 
-def model_url(model: Any, suffix: str = "") -> str:
+def model_url(model: MLModel, suffix: str = "") -> str:
     c = model_config(model)
     name = quote(str(c.get("modelName") or model.pk), safe="")
     url = f"{model_endpoint(model).rstrip('/')}/v2/models/{name}"
@@ -48,7 +51,7 @@ def infer(ctx: CallContext, rows: list[dict[str, Any]]) -> list[Prediction]:
     return predictions(ctx.model, answer, len(rows))
 
 
-def request_body(model: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def request_body(model: MLModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
     specs = (model.feature_schema or {}).get("features") or []
     if not specs:
         raise misconfigured("the V2 protocol sends one column per feature: the model needs a featureSchema")
@@ -69,7 +72,7 @@ def request_body(model: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return body
 
 
-def predictions(model: Any, answer: Any, count: int) -> list[Prediction]:
+def predictions(model: MLModel, answer: Any, count: int) -> list[Prediction]:
     output = _output(model, answer)
     data, shape = output.get("data"), output.get("shape")
     if not isinstance(data, list) or not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
@@ -83,7 +86,7 @@ def predictions(model: Any, answer: Any, count: int) -> list[Prediction]:
     return [_distribution(model, data[i * width : (i + 1) * width]) for i in range(count)]
 
 
-def _output(model: Any, answer: Any) -> dict[str, Any]:
+def _output(model: MLModel, answer: Any) -> dict[str, Any]:
     outputs = answer.get("outputs") if isinstance(answer, dict) else None
     if not isinstance(outputs, list) or not outputs or not all(isinstance(o, dict) for o in outputs):
         raise malformed("no 'outputs'")
@@ -104,7 +107,7 @@ def _flat(data: list[Any]) -> list[Any]:
     return flat
 
 
-def _distribution(model: Any, row: list[Any]) -> Prediction:
+def _distribution(model: MLModel, row: list[Any]) -> Prediction:
     """A row of class probabilities: the most probable class, all of them, and the largest
     as the confidence."""
     if not all(isinstance(p, int | float) and not isinstance(p, bool) and math.isfinite(p) for p in row):

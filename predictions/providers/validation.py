@@ -66,7 +66,9 @@ def provider_config_errors(provider: str, model_type: str, provider_config: Any)
         value = config.get(section)
         if value is not None and not isinstance(value, dict):
             problems.append(f"providerConfig.config.{section} must be an object with {', '.join(keys)}.")
-    request = config.get("request") if isinstance(config.get("request"), dict) else {}
+    request = config.get("request")
+    if not isinstance(request, dict):
+        request = {}
     if request.get("rowFormat", "object") not in ("object", "array"):
         problems.append("providerConfig.config.request.rowFormat must be object or array.")
     return problems
