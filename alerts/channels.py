@@ -76,7 +76,7 @@ def send(channel: Channel, delivery: Delivery) -> SendResult:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> SendResult:
-    check_outbound(url)
+    check_outbound(url, resolve=True)
     timeout = settings.ALERTS["DELIVERY_TIMEOUT"]
     with httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)), follow_redirects=False) as client:
         response = client.post(url, content=body, headers={"Content-Type": "application/json", **headers})
@@ -147,8 +147,8 @@ def email_text(payload: dict[str, Any]) -> tuple[str, str]:
     return subject, "\n".join(lines)
 
 
-def check_outbound(url: str) -> None:
+def check_outbound(url: str, *, resolve: bool = False) -> None:
     """Channel URLs are checked when a channel is saved and again before every send."""
     from alerts.outbound import check_channel_url
 
-    check_channel_url(url)
+    check_channel_url(url, resolve=resolve)

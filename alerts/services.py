@@ -43,7 +43,7 @@ from alerts.models import (
 )
 from core.write_behind import flush_all
 from hotcrm_ai.celery import app as celery_app
-from hotcrm_ai.errors import InvalidInput
+from hotcrm_ai.errors import ApplicationError
 from registry.models import MLModel, ModelStatus
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def _channel_errors(channel: Channel, url: str | None) -> dict[str, str]:
         if url:
             try:
                 check_outbound(url)
-            except InvalidInput as exc:
+            except ApplicationError as exc:
                 return {"url": exc.message}
         if channel.kind == Channel.Kind.WEBHOOK and not channel.secret_encrypted:
             return {"secret": "A webhook channel needs a secret (whsec_ followed by base64 of 24 to 64 bytes)."}

@@ -407,6 +407,8 @@ ALERTS: dict[str, Any] = {
     "DELIVERY_ATTEMPTS": env_int("ALERT_DELIVERY_ATTEMPTS", 6),
     "RETRY_BACKOFF": env_float("ALERT_RETRY_BACKOFF", 10.0),
     "RETRY_BACKOFF_MAX": env_float("ALERT_RETRY_BACKOFF_MAX", 600.0),
+    # Hosts alert channels may post to, besides PROVIDER_ALLOWED_HOSTS (core/outbound.py).
+    "ALLOWED_HOSTS": env_list("ALERT_ALLOWED_HOSTS", ["hooks.slack.com"]),
     # Links in notifications point here.
     "PUBLIC_URL": (env_str("PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
 }

@@ -62,7 +62,7 @@ class Scenario:
             "CACHE_KEY_PREFIX": f"hotcrm-alerts-{os.getpid()}-{time.monotonic_ns()}",
             "DJANGO_SETTINGS_MODULE": "hotcrm_ai.settings", "ALERT_INTERVAL": "1",
             "ALERT_DELIVERY_TIMEOUT": "1.5", "ALERT_DELIVERY_ATTEMPTS": "3", "ALERT_RETRY_BACKOFF": "0.5",
-            "CELERY_BROKER_URL": broker,
+            "CELERY_BROKER_URL": broker, "ALERT_ALLOWED_HOSTS": "127.0.0.1",
         }
 
     def run(self, *args: str) -> str:
