@@ -20,6 +20,7 @@ from django.core.cache.backends.filebased import FileBasedCache
 
 
 class LockedFileBasedCache(FileBasedCache):
+    _dir: str  # FileBasedCache's own, which its type stubs leave out
     @contextmanager
     def _locked(self) -> Iterator[None]:
         os.makedirs(self._dir, exist_ok=True)
@@ -37,7 +38,7 @@ class LockedFileBasedCache(FileBasedCache):
     def incr(self, key: str, delta: int = 1, version: int | None = None) -> int:
         with self._locked():
             try:
-                with open(self._key_to_file(key, version), "rb") as handle:
+                with open(self._key_to_file(key, version), "rb") as handle:  # type: ignore[attr-defined]
                     expiry = pickle.load(handle)
                     value = pickle.loads(zlib.decompress(handle.read()))
             except (FileNotFoundError, EOFError, zlib.error):

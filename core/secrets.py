@@ -56,7 +56,9 @@ def config_secrets(provider_config: Any) -> list[str]:
     """Every secret value a provider config holds outside `credentials`."""
     if not isinstance(provider_config, dict):
         return []
-    config = provider_config.get("config") if isinstance(provider_config.get("config"), dict) else {}
+    config = provider_config.get("config")
+    if not isinstance(config, dict):
+        config = {}
     found: list[str] = []
     for url in (provider_config.get("endpoint"), *(config.get(k) for k in URL_KEYS)):
         if isinstance(url, str):
