@@ -40,6 +40,7 @@ run: setup
 
 test: setup
 	bash scripts/setup-browser
+	bash scripts/setup-promtool
 	bash scripts/setup-bench
 	bash scripts/setup-mlserver
 	$(PY) manage.py collectstatic --noinput --verbosity 0

@@ -64,6 +64,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
         install_builtin_models()
 
 
+# The fake providers the tests talk to listen on loopback, which an operator must allow.
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost"]
+
+
+@pytest.fixture(autouse=True)
+def _loopback_providers_allowed(monkeypatch):
+    monkeypatch.setitem(settings.HOTCRM, "PROVIDER_ALLOWED_HOSTS", LOOPBACK_HOSTS)
+
+
 @pytest.fixture(autouse=True)
 def _clean_caches():
     from apiauth.selectors import forget_cached_tokens
@@ -90,6 +99,8 @@ def _clean_caches():
 
 def _clear_all_caches() -> None:
     caches["memory"].clear()
+    if "limits" in settings.CACHES:  # throttle and lockout counters without Redis (files)
+        caches["limits"].clear()
     if settings.REDIS_URL:
         # Only this run's keys: other runs may share the Redis server.
         caches["default"].delete_pattern("*")

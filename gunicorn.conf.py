@@ -14,7 +14,13 @@ import tempfile
 wsgi_app = "hotcrm_ai.wsgi"
 # Load Django once in the master and fork the workers from it (see when_ready).
 preload_app = True
-worker_class = "sync"
+# Threads, not sync workers: an idle or slow client waits in the worker's poller instead of
+# holding the worker (three idle connections stopped every sync worker); requests gunicorn
+# refuses itself are answered as JSON errors (hotcrm_ai/gunicorn_worker.py).
+worker_class = "hotcrm_ai.gunicorn_worker.JsonErrorThreadWorker"
+# A client that sends half a request still holds a thread until `timeout`: in front of the
+# internet, put a buffering proxy (nginx) before gunicorn as its docs advise.
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = 60
 graceful_timeout = 20
 keepalive = 5

@@ -16,7 +16,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):  # keys are created by the command, shown once
         return False
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
         for token in queryset.filter(revoked_at__isnull=True):
             token_revoke(token=token)

@@ -37,6 +37,11 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Rights of Django users outside any one model (apiauth/permissions.py).
+        permissions = [
+            ("view_dashboard", "Can view the dashboard, the API docs and read the API"),
+            ("clear_cache", "Can clear the prediction cache"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -9,7 +9,7 @@ import time
 from apiauth.models import ApiToken
 from core import generations
 
-MAX_AGE = 2.0
+MAX_AGE = 1.0
 MAX_ENTRIES = 10_000
 _tokens: dict[str, tuple[ApiToken, int, float]] = {}
 

@@ -12,6 +12,8 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import caches
+from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle
 
 from core.cache import shared_cache
@@ -29,19 +31,26 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(match.group(1)), _PERIODS[match.group(2)]
 
 
-def count_hit(key: str, period: int) -> int:
-    """Add one hit to `key`, which expires with its window; return the hits so far."""
-    cache = shared_cache()
-    # `_call` is the cache manager's Redis-or-memory dispatch: a dead Redis does not stop
-    # requests, the limit just becomes per process until it is back. INCR first: after a
-    # window's first hit that is the only call (one round trip), and both backends refuse
-    # to INCR a missing key rather than create one without an expiry.
+def counters(method: str, *args: Any) -> Any:
+    """Throttle and lockout counters: on Redis through the cache manager (a dead Redis does not
+    stop requests; the limit is per process until it is back), else in the file cache every
+    process of this machine shares (settings.LIMITS_CACHE)."""
+    manager = shared_cache()
+    if manager.uses_redis or "limits" not in settings.CACHES:
+        return manager._call(method, *args)
+    return getattr(caches["limits"], method)(*args)
+
+
+def count_hit(key: str, period: int, hits: int = 1) -> int:
+    """Add `hits` to `key`, which expires with its window; return the hits so far."""
+    # INCR first: after a window's first hit that is the only call (one round trip), and
+    # the backends refuse to INCR a missing key rather than create one without an expiry.
     try:
-        return cache._call("incr", key, 1)
+        return counters("incr", key, hits)
     except ValueError:  # the window's first hit (or its key just expired)
-        if cache._call("add", key, 1, period + 1):
-            return 1
-        return cache._call("incr", key, 1)  # another process added it between the two calls
+        if counters("add", key, hits, period + 1):
+            return hits
+        return counters("incr", key, hits)  # another process added it between the two calls
 
 
 class TokenRateThrottle(BaseThrottle):
@@ -52,16 +61,27 @@ class TokenRateThrottle(BaseThrottle):
         self._wait: float | None = None
 
     def allow_request(self, request: Any, view: Any) -> bool:
+        return self._hit(request, 1)
+
+    def _hit(self, request: Any, hits: int) -> bool:
         identity, rate = self._identity_and_rate(request)
         if identity is None or not rate:
             return True
         limit, period = parse_rate(rate)
         now = time.time()
         window = int(now // period)
-        if count_hit(f"throttle:{identity}:{period}:{window}", period) <= limit:
+        if count_hit(f"throttle:{identity}:{period}:{window}", period, hits) <= limit:
             return True
         self._wait = (window + 1) * period - now
         return False
+
+    @classmethod
+    def charge(cls, request: Any, hits: int) -> None:
+        """Count `hits` more against the caller's rate (work a request does on its behalf, such
+        as the rows an explanation sends to a paid provider); 429 once the rate is spent."""
+        throttle = cls()
+        if hits > 0 and not throttle._hit(request, hits):
+            raise Throttled(throttle.wait())
 
     def wait(self) -> float | None:
         return self._wait

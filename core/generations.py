@@ -5,7 +5,8 @@ A process reads every counter in one cache round trip, and at most once per
 CHECK_INTERVAL, so a warm request usually pays no round trip for them. A write bumps its
 counter (after commit) and this process sees it at once; other processes within
 CHECK_INTERVAL when the shared cache is Redis, and through their copies' own maximum age
-when it is the in-process cache.
+(1 s) when it is the in-process cache. While Redis is configured but cannot be read, copies
+last one CHECK_INTERVAL: the database is read again instead.
 """
 
 from __future__ import annotations
@@ -27,8 +28,16 @@ def current(key: str) -> int:
     global _read_at
     now = time.monotonic()
     if now - _read_at >= CHECK_INTERVAL:
-        found = shared_cache().get_many(list(KEYS))
-        _values.update({k: int(found.get(k) or 0) for k in KEYS})
+        manager = shared_cache()
+        found = manager.get_many(list(KEYS))
+        if manager.uses_redis and manager.backend != "redis":
+            # Redis could not be read: the counters are unknown, and a value from this
+            # process's stand-in cache could equal the one a stale copy was taken at and keep
+            # it for the whole outage. A value of its own per interval instead: every copy is
+            # read again from the database at most CHECK_INTERVAL after it was taken.
+            _values.update(dict.fromkeys(KEYS, -1 - int(now / CHECK_INTERVAL)))
+        else:
+            _values.update({k: int(found.get(k) or 0) for k in KEYS})
         _read_at = now
     return _values[key]
 

@@ -24,7 +24,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
-from django.db import close_old_connections, connections, models, router, transaction
+from django.db import (
+    DataError,
+    IntegrityError,
+    close_old_connections,
+    connections,
+    models,
+    router,
+    transaction,
+)
+from prometheus_client import Counter
 
 from core.after_response import on_every_response
 
@@ -34,6 +43,19 @@ logger = logging.getLogger(__name__)
 MAX_PENDING = 50_000
 # With a background flusher a request flushes only when this many times the buffer size wait.
 BACKPRESSURE = 20
+
+
+# Rows a database refuses for what they hold, not because it is away.
+UNSTORABLE_ROWS = Counter(
+    "hotcrm_unstorable_rows", "Buffered rows set aside because the database refuses them (the rest are stored).",
+    ["kind"],
+)
+
+
+def row_fault(exc: BaseException) -> bool:
+    """True when the database refused a value (encoding, NUL, type, range, constraint), so
+    the fault is in a row; false when the store itself failed (connection, missing table)."""
+    return isinstance(exc, UnicodeError | ValueError | TypeError | OverflowError | DataError | IntegrityError)
 
 
 class WriteBuffer:
@@ -92,12 +114,34 @@ class WriteBuffer:
                 return 0
             try:
                 self.store(batch)
-            except Exception:
-                self.store_failed(batch)
-                self._requeue(batch)
-                return 0
+            except Exception as exc:
+                if not row_fault(exc):  # the store itself failed: keep everything for later
+                    self.store_failed(batch)
+                    self._requeue(batch)
+                    return 0
+                batch = self._store_each(batch)
             self.stored(batch)
             return len(batch)
+
+    def _store_each(self, batch: list) -> list:
+        """A row of the batch cannot be stored: store the rows one by one, set aside the
+        ones that cannot be (counted, logged once each), keep the rest. Without this one bad
+        row was put back with its batch forever and every later row of the process was lost."""
+        stored = []
+        for i, row in enumerate(batch):
+            try:
+                self.store([row])
+            except Exception as exc:
+                if not row_fault(exc):  # the store went away meanwhile: keep the rest for later
+                    self.store_failed(batch[i:])
+                    self._requeue(batch[i:])
+                    break
+                UNSTORABLE_ROWS.labels(self.what).inc()
+                logger.error("Set aside a %s that cannot be stored (%s: %s)", self.what,
+                             type(exc).__name__, str(exc)[:200])
+            else:
+                stored.append(row)
+        return stored
 
     def store(self, batch: list) -> None:
         raise NotImplementedError

@@ -5,6 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apiauth.throttling import TokenRateThrottle
 from explanations import services
 from explanations.serializers import (
     CompareRequestSerializer,
@@ -22,6 +23,7 @@ class ExplanationApi(APIView):
         data = body.validated_data
         return Response(services.explain(
             model_id=data["modelId"], features=data["features"], use_cache=data["useCache"],
+            charge=lambda rows: TokenRateThrottle.charge(request, rows),
         ))
 
 
@@ -33,5 +35,5 @@ class CompareApi(APIView):
         data = body.validated_data
         return Response(services.compare(
             model_id=data["modelId"], features1=data["features1"], features2=data["features2"],
-            use_cache=data["useCache"],
+            use_cache=data["useCache"], charge=lambda rows: TokenRateThrottle.charge(request, rows),
         ))

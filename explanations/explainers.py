@@ -9,6 +9,7 @@ Anything else gets a 422 that says why.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,9 @@ OUTPUT_KEYS = ("score", "probability", "value", "prediction")
 TEXT_TYPES = {"text"}
 PLAYER_TYPES = {"integer", "number", "boolean", "category", "string"}
 MAX_BACKGROUND_ROWS = 1_000
+
+
+Charge = Callable[[int], None]
 
 
 @dataclass
@@ -87,6 +91,9 @@ class Explainer:
         self.model = model
         self.specs = parse_schema(model.feature_schema)
         self.config = (model.provider_config or {}).get("config") or {}
+        # Called with the rows about to be sent upstream (the caller's throttle counts them).
+        self.charge: Charge = _free
+        self.upstream_rows = 0
 
     def explain(self, features: dict[str, Any]) -> Explained:
         raise NotImplementedError
@@ -102,16 +109,46 @@ class Explainer:
     def permutations(self) -> int:
         return settings.HOTCRM["EXPLANATION_PERMUTATIONS"]
 
+    def row_budget(self) -> int:
+        """Model rows one explanation may evaluate: for a remote model no more than it may send."""
+        budget = settings.HOTCRM["EXPLANATION_MAX_ROWS"]
+        if self.model.provider != "local":
+            budget = min(budget, settings.HOTCRM["EXPLANATION_MAX_UPSTREAM_ROWS"] - 2)
+        return max(budget, 1)
+
     def attribute(self, game: shapley.ValueFunction, players: int, background: int) -> shapley.Attribution:
         """Exact while the enumeration fits the row budget, else sampled within it."""
-        budget = settings.HOTCRM["EXPLANATION_MAX_ROWS"]
+        budget = self.row_budget()
         if players <= shapley.EXACT_LIMIT and 2**players * background <= budget:
             return shapley.exact(game, players)
         fitting = budget // ((players + 1) * background)
         return shapley.permutation(game, players, permutations=max(min(self.permutations(), fitting), 4))
 
+    def planned_rows(self, players: int, background: int) -> int:
+        """How many model evaluations `attribute` will ask for (at most)."""
+        budget = self.row_budget()
+        if players <= shapley.EXACT_LIMIT and 2**players * background <= budget:
+            return 2**players * background
+        fitting = budget // ((players + 1) * background)
+        return max(min(self.permutations(), fitting), 4) * (players + 1) * background
+
+    def check_upstream_rows(self, planned: int, what: str) -> None:
+        """Refuse, before any call, an explanation that would send more rows to a remote model
+        than EXPLANATION_MAX_UPSTREAM_ROWS (each row may be a paid call)."""
+        limit = settings.HOTCRM["EXPLANATION_MAX_UPSTREAM_ROWS"]
+        if planned > limit:
+            raise NotSupported(
+                f"Explaining '{self.model.pk}' would send {planned} rows to its provider; one explanation "
+                f"may send at most {limit} (EXPLANATION_MAX_UPSTREAM_ROWS). {what}",
+                code="explanation_too_costly",
+            )
+
     def provider_rows(self, rows: list[dict[str, Any]]) -> list[Prediction]:
         """The model's answers for `rows`, in chunked batch calls of its provider."""
+        # The plan was checked up front; this holds the bound whatever a game asks for.
+        self.check_upstream_rows(self.upstream_rows + len(rows), "")
+        self.upstream_rows += len(rows)
+        self.charge(len(rows))
         provider = provider_for(self.model)
         size = int(self.config.get("explanationBatchSize") or settings.HOTCRM["EXPLANATION_BATCH_ROWS"])
         answers: list[Prediction] = []
@@ -193,6 +230,10 @@ class TabularExplainer(Explainer):
             prediction = self.predictor.explained_predictions([features], np.array([attribution.output]))[0]
             rows = len(encoded)
         else:
+            self.check_upstream_rows(
+                self.planned_rows(len(names), len(background)) + 1,
+                f"Shorten providerConfig.config.explanationBackground (now {len(background)} rows) or "
+                "raise the limit.")
             answers: dict[str, Prediction] = {}
             assert isinstance(background, list)  # rows of features without an in-process model
             game = games.row_game(self.remote_evaluate(answers), features, background, names)
@@ -215,6 +256,8 @@ class TabularExplainer(Explainer):
             predictions = self.predictor.explained_predictions(
                 [first, second], np.array([attribution.base, attribution.output]))
         else:
+            self.check_upstream_rows(self.planned_rows(len(names), 1) + 2,
+                                     "Compare rows that differ in fewer features, or raise the limit.")
             answers: dict[str, Prediction] = {}
             game = games.row_game(self.remote_evaluate(answers), second, [first], names)
             attribution = self.attribute(game, len(names), 1)
@@ -281,6 +324,11 @@ class TextExplainer(Explainer):
             )
         budget = settings.HOTCRM["EXPLANATION_TEXT_EVALUATIONS"]
         permutations = min(max(budget // (len(words) + 1), 8), self.permutations())
+        if self.predictor is None:
+            planned = (2 ** len(words) if len(words) <= shapley.EXACT_LIMIT
+                       else permutations * (len(words) + 1))
+            self.check_upstream_rows(planned + 1, f"Explain a shorter text (this one has {len(words)} words) "
+                                                  "or raise the limit.")
         game = games.words_game(self.text_evaluate(features), words)
         attribution = shapley.attribute(game, len(words), permutations=permutations)
         prediction = (self.predictor.predict_batch([features]) if self.predictor else self.provider_rows([features]))[0]
@@ -422,7 +470,17 @@ class RecommendationExplainer(Explainer):
 # --- choice -------------------------------------------------------------------------------
 
 
-def explainer_for(model: MLModel) -> Explainer:
+def explainer_for(model: MLModel, charge: Charge | None = None) -> Explainer:
+    explainer = _explainer_for(model)
+    explainer.charge = charge or _free
+    return explainer
+
+
+def _free(rows: int) -> None:
+    return None
+
+
+def _explainer_for(model: MLModel) -> Explainer:
     specs = parse_schema(model.feature_schema)
     predictor = local_predictor(model) if model.provider == "local" else None
     if isinstance(predictor, TabularPredictor):

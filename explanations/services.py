@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from core.cache import shared_cache
 from core.metrics import MetricRecord, metrics_record
-from explanations.explainers import Compared, Explained, explainer_for
+from explanations.explainers import Charge, Compared, Explained, explainer_for
 from explanations.narrative import comparison_text, explanation_text
 from hotcrm_ai.errors import ApplicationError
 from predictions.features import validate
@@ -24,7 +24,7 @@ from registry.models import MLModel
 TOP_FEATURES = 5
 
 
-def explain(*, model_id: Any, features: Any, use_cache: bool = True) -> dict[str, Any]:
+def explain(*, model_id: Any, features: Any, use_cache: bool = True, charge: Charge | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     model = resolve_model(model_id)
     cleaned = validate(model, features)
@@ -32,13 +32,14 @@ def explain(*, model_id: Any, features: Any, use_cache: bool = True) -> dict[str
     hit = cache_lookup(model, key, use_cache)
     if hit is not None:
         return finish(model, hit, started, cached=True)
-    explainer = explainer_for(model)
+    explainer = explainer_for(model, charge)
     body = run(model, started, lambda: explanation_body(explainer.explain(cleaned)))
     cache_store(model, key, body, use_cache)
     return finish(model, body, started, cached=False)
 
 
-def compare(*, model_id: Any, features1: Any, features2: Any, use_cache: bool = True) -> dict[str, Any]:
+def compare(*, model_id: Any, features1: Any, features2: Any, use_cache: bool = True,
+            charge: Charge | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     model = resolve_model(model_id)
     first, second = validate(model, features1), validate(model, features2)
@@ -46,7 +47,7 @@ def compare(*, model_id: Any, features1: Any, features2: Any, use_cache: bool = 
     hit = cache_lookup(model, key, use_cache)
     if hit is not None:
         return finish(model, hit, started, cached=True)
-    explainer = explainer_for(model)
+    explainer = explainer_for(model, charge)
     body = run(model, started, lambda: comparison_body(explainer.compare(first, second)))
     cache_store(model, key, body, use_cache)
     return finish(model, body, started, cached=False)

@@ -45,6 +45,11 @@ class Conflict(ApplicationError):
     code = "conflict"
 
 
+class PreconditionFailed(ApplicationError):
+    status = 412
+    code = "precondition_failed"
+
+
 class NotSupported(ApplicationError):
     status = 422
     code = "not_supported"

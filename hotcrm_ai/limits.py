@@ -1,5 +1,6 @@
-"""Request limits enforced before a view runs: body size, JSON nesting depth and numbers
-that JSON clients cannot represent (NaN, infinities, integers past 2**53)."""
+"""Request limits enforced before a view runs: body size, JSON nesting depth, numbers
+that JSON clients cannot represent (NaN, infinities, integers past 2**53) and strings that
+cannot be stored (NUL, lone surrogates)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser as DrfJSONParser
 
+from core.validation import storable_text_error
 from hotcrm_ai.errors import InvalidInput, error_body
 
 # The CRM's clients are TypeScript: integers beyond this lose precision in a JS number.
@@ -99,4 +101,9 @@ class JSONParser(DrfJSONParser):
         limit = settings.HOTCRM["MAX_JSON_DEPTH"]
         if isinstance(data, dict | list) and json_depth_exceeds(data, limit):
             raise InvalidInput(f"JSON nested more than {limit} levels deep.", code="too_deep")
+        # Refused here, at the one door every JSON body comes through, so that nothing
+        # later tries (and fails, after answering 200) to store such a string. JSON can only
+        # spell NUL or a lone surrogate as a \u escape: bodies without one skip the walk.
+        if "\\u" in text and (problem := storable_text_error(data)):
+            raise InvalidInput(problem, code="invalid_text")
         return data

@@ -27,11 +27,14 @@ ERROR_SCHEMA = {
 
 DESCRIPTIONS = {
     400: "Bad input: malformed JSON, unknown or missing feature, wrong type, out of range, "
-         "batch or body too large, nesting too deep, non-finite number.",
+         "batch or body too large, nesting too deep, non-finite number, a string holding NUL "
+         "or a lone surrogate.",
     401: "No token, or an invalid or revoked one.",
-    403: "The token may not do this (registry writes and cache clearing need staff).",
+    403: "The caller may not do this (registry writes and cache clearing need staff, and a "
+         "user the Django permission for it).",
     404: "No such model or resource.",
     409: "Conflict, e.g. the model is not active or already exists.",
+    412: "If-Match names an ETag the model no longer has: it changed since it was read.",
     413: "The upload is larger than the limit.",
     422: "Not supported for this model.",
     429: "Throttled: too many requests for this token. See the Retry-After header.",

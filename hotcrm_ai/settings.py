@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from hotcrm_ai.env import env_bool, env_float, env_int, env_list, env_str
+from hotcrm_ai.security import secret_key_weakness
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("HOTCRM_VAR_DIR", str(BASE_DIR / "var")))
@@ -27,6 +28,10 @@ PRODUCTION = HOTCRM_ENV == "production"
 
 def _secret_key() -> str:
     key = env_str("SECRET_KEY")
+    if key and PRODUCTION and (weakness := secret_key_weakness(key)):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is too weak for production: {weakness}. Generate one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'.")
     if key:
         return key
     if PRODUCTION:
@@ -62,11 +67,13 @@ INSTALLED_APPS = [
     "monitoring",
     "explanations",
     "reporting",
+    "alerts",
     "jobs",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hotcrm_ai.security.ContentSecurityPolicyMiddleware",
     "hotcrm_ai.limits.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -154,10 +161,19 @@ def redis_cache_config(url: str) -> dict:
     }
 
 
+# Throttle windows and login failures without Redis: files every process of this machine
+# shares (core/file_cache.py), never per-process memory (each worker would count alone).
+LIMITS_CACHE = {
+    "BACKEND": "core.file_cache.LockedFileBasedCache",
+    "LOCATION": str(VAR_DIR / "limits" / CACHE_KEY_PREFIX),
+    "KEY_PREFIX": CACHE_KEY_PREFIX,
+    "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+}
+
 if REDIS_URL:
     CACHES = {"default": redis_cache_config(REDIS_URL), "memory": MEMORY_CACHE}
 else:
-    CACHES = {"default": MEMORY_CACHE, "memory": MEMORY_CACHE}
+    CACHES = {"default": MEMORY_CACHE, "memory": MEMORY_CACHE, "limits": LIMITS_CACHE}
 
 # --- Celery ---------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -222,6 +238,17 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_SAMESITE = "Lax"
+# Every page's scripts come from our own static files (Chart.js, the Swagger UI bundle, the
+# admin's); inline styles stay allowed for the admin's and Swagger UI's <style> blocks.
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'",
+)
+# When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (Prometheus'
+# `authorization` / `bearer_token` scrape settings).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -260,7 +287,7 @@ REST_FRAMEWORK = {
         "apiauth.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["apiauth.permissions.IsTokenOrDashboardUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["hotcrm_ai.limits.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["apiauth.throttling.TokenRateThrottle"],
@@ -276,7 +303,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema needs a token (or an admin session) like the rest of the API.
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["apiauth.permissions.IsTokenOrDashboardUser"],
     # Served from our own static files: these machines are offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -306,6 +333,9 @@ HOTCRM: dict[str, Any] = {
     # Per token unless the token has its own rate (admin: API tokens).
     "THROTTLE_RATE": env_str("THROTTLE_RATE", "6000/min"),
     "LOGIN_FAILURE_LIMIT": env_int("LOGIN_FAILURE_LIMIT", 5),
+    # Addresses (or networks) of reverse proxies whose X-Forwarded-For is believed; without
+    # them the client is the connection's address, whatever a header says.
+    "TRUSTED_PROXIES": env_list("TRUSTED_PROXIES", []),
     "LOGIN_LOCKOUT_SECONDS": env_int("LOGIN_LOCKOUT_SECONDS", 900),
     # Seconds the in-process cache stands in after Redis failed before Redis is tried again.
     "CACHE_RETRY_AFTER": env_float("CACHE_RETRY_AFTER", 5.0),
@@ -325,6 +355,17 @@ HOTCRM: dict[str, Any] = {
     "OPENAI_BASE_URL": env_str("OPENAI_BASE_URL"),
     "OPENAI_MODEL": env_str("OPENAI_MODEL", "gpt-4o-mini"),
     "OPENAI_TIMEOUT": env_int("OPENAI_TIMEOUT", 20),
+    # Else this registry model (provider openai) translates questions; none when unset.
+    "ANALYTICS_LLM_MODEL_ID": env_str("ANALYTICS_LLM_MODEL_ID"),
+    # Hosts external providers may be called at (core/outbound.py says how patterns match):
+    # by default the public endpoints of the providers this service speaks to; loopback and
+    # private networks only when listed; link-local and metadata addresses never.
+    "PROVIDER_ALLOWED_HOSTS": env_list("PROVIDER_ALLOWED_HOSTS", [
+        "api.openai.com", "api.anthropic.com", "*.amazonaws.com", "*.amazonaws.com.cn", "*.azure.com",
+        "*.azureml.net",
+    ]),
+    # `credentials.*Env` may name only environment variables with this prefix.
+    "PROVIDER_ENV_PREFIX": env_str("PROVIDER_ENV_PREFIX", "HOTCRM_PROVIDER_"),
     # Fernet key for provider credentials at rest; derived from SECRET_KEY when unset.
     "CREDENTIALS_KEY": env_str("CREDENTIALS_KEY"),
     # Explanations: permutations of a sampled (over 12 features) estimate; rows per provider
@@ -336,6 +377,10 @@ HOTCRM: dict[str, Any] = {
     "EXPLANATION_MAX_ROWS": env_int("EXPLANATION_MAX_ROWS", 500_000),
     "EXPLANATION_MAX_WORDS": env_int("EXPLANATION_MAX_WORDS", 200),
     "EXPLANATION_TEXT_EVALUATIONS": env_int("EXPLANATION_TEXT_EVALUATIONS", 4_096),
+    # Most rows one explanation may send to a remote model (each may be a paid call: an
+    # `openai` model answers one completion per row); each row also counts against the
+    # caller's throttle rate.
+    "EXPLANATION_MAX_UPSTREAM_ROWS": env_int("EXPLANATION_MAX_UPSTREAM_ROWS", 2_000),
     # Bulk scoring jobs: the largest upload (413 beyond), the most bytes and rows once
     # uncompressed, rows per chunk (the unit a worker takes), and how long a running job may
     # make no progress before its unfinished chunks are queued again (lost tasks).
@@ -345,6 +390,48 @@ HOTCRM: dict[str, Any] = {
     "JOB_CHUNK_ROWS": env_int("JOB_CHUNK_ROWS", 5_000),
     "JOB_STALL_SECONDS": env_float("JOB_STALL_SECONDS", 60.0),
 }
+
+# --- Alerts ---------------------------------------------------------------------------
+# One evaluator across all machines runs every ALERT_INTERVAL seconds (alerts/services.py).
+ALERT_INTERVAL = env_int("ALERT_INTERVAL", 30)
+if ALERT_INTERVAL < 1:
+    raise ImproperlyConfigured("ALERT_INTERVAL must be at least 1 second.")
+ALERTS: dict[str, Any] = {
+    "INTERVAL": ALERT_INTERVAL,
+    # Out of the box: every model gets an `unhealthy` rule notifying these.
+    "WEBHOOK_URL": env_str("ALERT_WEBHOOK_URL"),
+    "WEBHOOK_SECRET": env_str("ALERT_WEBHOOK_SECRET"),
+    "EMAILS": env_list("ALERT_EMAILS", []),
+    # Each attempt's timeout; attempts per delivery; first retry delay (doubling, jittered).
+    "DELIVERY_TIMEOUT": env_float("ALERT_DELIVERY_TIMEOUT", 5.0),
+    "DELIVERY_ATTEMPTS": env_int("ALERT_DELIVERY_ATTEMPTS", 6),
+    "RETRY_BACKOFF": env_float("ALERT_RETRY_BACKOFF", 10.0),
+    "RETRY_BACKOFF_MAX": env_float("ALERT_RETRY_BACKOFF_MAX", 600.0),
+    # Hosts alert channels may post to, besides PROVIDER_ALLOWED_HOSTS (core/outbound.py).
+    "ALLOWED_HOSTS": env_list("ALERT_ALLOWED_HOSTS", ["hooks.slack.com"]),
+    # Links in notifications point here.
+    "PUBLIC_URL": (env_str("PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
+}
+# A cycle not started within one interval is dropped: the next one judges the same data.
+CELERY_BEAT_SCHEDULE["alerts-evaluate"] = {
+    "task": "alerts.evaluate", "schedule": ALERT_INTERVAL, "options": {"expires": ALERT_INTERVAL},
+}
+if ALERTS["WEBHOOK_URL"] and not ALERTS["WEBHOOK_SECRET"]:
+    raise ImproperlyConfigured(
+        "ALERT_WEBHOOK_URL needs ALERT_WEBHOOK_SECRET (whsec_ followed by base64 of 24-64 random bytes) "
+        "so the receiver can verify the Standard Webhooks signature."
+    )
+
+# Email for alert channels: https://docs.djangoproject.com/en/5.2/topics/email/
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "HotCRM AI <alerts@localhost>")
 
 LOGGING = {
     "version": 1,

@@ -103,6 +103,8 @@ def check_schema(schema: Any) -> None:
         return
     if not isinstance(schema, dict) or not isinstance(schema.get("features"), list):
         raise ValueError('featureSchema must be {"features": [ {name, type, ...}, ... ]}.')
+    if len(schema["features"]) > MAX_FEATURES:
+        raise ValueError(f"featureSchema may declare at most {MAX_FEATURES} features.")
     seen: set[str] = set()
     for raw in schema["features"]:
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
@@ -119,6 +121,7 @@ def check_schema(schema: Any) -> None:
                 raise ValueError(f"Feature '{name}': '{bound}' must be a finite number.")
         if raw.get("min") is not None and raw.get("max") is not None and raw["min"] > raw["max"]:
             raise ValueError(f"Feature '{name}': 'min' is greater than 'max'.")
+        _check_spec_values(name, raw)
         if raw["type"] == "category":
             categories = raw.get("categories")
             if not isinstance(categories, list) or not categories or not all(isinstance(c, str) for c in categories):
@@ -126,6 +129,28 @@ def check_schema(schema: Any) -> None:
             other = raw.get("otherCategory")
             if other is not None and other not in categories:
                 raise ValueError(f"Feature '{name}': 'otherCategory' must be one of its categories.")
+        if raw.get("default") is not None:
+            try:
+                clean_value(FeatureSpec.from_json(raw), raw["default"])
+            except FeatureError as exc:
+                raise ValueError(f"Feature '{name}': its default is invalid: {exc.message}") from None
+
+
+def _check_spec_values(name: str, raw: dict[str, Any]) -> None:
+    """The optional keys hold values of their type, so parsing the schema for a request can
+    never fail (a `maxLength: "abc"` used to pass here and break every prediction)."""
+    for key in ("maxLength", "minItems", "maxItems"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not
+                                  0 <= value <= MAX_SAFE_INTEGER):
+            raise ValueError(f"Feature '{name}': '{key}' must be a non-negative integer.")
+    if raw.get("minItems", 0) > raw.get("maxItems", MAX_LIST_ITEMS):
+        raise ValueError(f"Feature '{name}': 'minItems' is greater than 'maxItems'.")
+    if "required" in raw and not isinstance(raw["required"], bool):
+        raise ValueError(f"Feature '{name}': 'required' must be true or false.")
+    for key in ("label", "description"):
+        if key in raw and not isinstance(raw[key], str):
+            raise ValueError(f"Feature '{name}': '{key}' must be a string.")
 
 
 def _is_number(value: Any) -> bool:

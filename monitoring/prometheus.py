@@ -22,6 +22,8 @@ from prometheus_client import (
 )
 
 if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
+
     from core.metrics import MetricRecord
 
 LABELS = ("model", "version", "arm", "provider", "cached")
@@ -75,10 +77,18 @@ def _observe_many(histogram: Histogram, amount: float, count: int) -> None:
             break
 
 
+# Collectors other apps add, read at each scrape (alerts: the incidents firing now).
+_EXTRA = CollectorRegistry(auto_describe=False)
+
+
+def register_collector(collector: Collector) -> None:
+    _EXTRA.register(collector)
+
+
 def exposition() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(registry) + generate_latest(_EXTRA), CONTENT_TYPE_LATEST

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
-from django.contrib.auth.decorators import login_required
+from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -12,6 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from apiauth.permissions import dashboard_required
 from hotcrm_ai.errors import ApplicationError, InvalidInput, error_body
 from monitoring import prometheus
 from monitoring.apis import parse_window
@@ -61,6 +63,13 @@ def _ms(started: float) -> float:
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
+    expected = settings.METRICS_TOKEN
+    if expected:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return JsonResponse(error_body("not_authenticated", "/metrics needs Authorization: Bearer "
+                                           "<METRICS_TOKEN>."), status=401,
+                                headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     body, content_type = prometheus.exposition()
     return HttpResponse(body, content_type=content_type)
 
@@ -76,13 +85,13 @@ def _windows_context(window: int) -> dict:
     return {"windows": [(s, label) for s, (label, _) in WINDOWS.items()], "window": window}
 
 
-@login_required
+@dashboard_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     window = _window_or_default(request)
     return render(request, "dashboard/index.html", _windows_context(window))
 
 
-@login_required
+@dashboard_required
 def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
     try:
         model = model_get(model_id)
@@ -106,7 +115,7 @@ def _window_or_default(request: HttpRequest) -> int:
         return DEFAULT_WINDOW
 
 
-@login_required
+@dashboard_required
 @never_cache
 def dashboard_data(request: HttpRequest) -> JsonResponse:
     try:
@@ -115,7 +124,7 @@ def dashboard_data(request: HttpRequest) -> JsonResponse:
         return JsonResponse(error_body(exc.code, exc.message), status=exc.status)
 
 
-@login_required
+@dashboard_required
 @never_cache
 def model_data(request: HttpRequest, model_id: str) -> JsonResponse:
     try:

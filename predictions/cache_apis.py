@@ -39,6 +39,7 @@ class CacheStatsApi(APIView):
 
 class CacheApi(APIView):
     permission_classes = [IsStaff]
+    required_permissions = {"DELETE": ["apiauth.clear_cache"]}
 
     @extend_schema(
         parameters=[OpenApiParameter("modelId", str, description="Clear only this model's entries.")],

@@ -13,11 +13,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from core.secrets import credential_errors
 from hotcrm_ai.errors import ApplicationError
 from registry import services
 from registry.audit import actor_of
 from registry.crypto import decrypt_credentials
 from registry.models import MLModel, ModelArtifact, RegistryChange
+from registry.requirements import provider_requirement_errors
 
 SECRET_FIELDS = ("api_key", "access_key_id", "secret_access_key", "session_token")
 CREDENTIAL_NAMES = {
@@ -60,6 +62,20 @@ class MLModelForm(forms.ModelForm):
         self.fields["region"].initial = stored.get("region", "")
         for field in ("api_key_env", "access_key_id_env", "secret_access_key_env"):
             self.fields[field].initial = stored.get(CREDENTIAL_NAMES[field], "")
+
+    def clean(self):
+        cleaned = super().clean()
+        fields = {key: field for field, key in CREDENTIAL_NAMES.items()}
+        for key, value in (self.credentials() or {}).items():
+            if problems := credential_errors({key: value}):
+                self.add_error(fields.get(key), problems[0])
+        stored = decrypt_credentials(self.instance.credentials_encrypted) if self.instance.pk else {}
+        credentials = self.credentials()
+        for problem in provider_requirement_errors(
+                cleaned.get("provider", ""), cleaned.get("provider_config"),
+                stored if credentials is None else credentials):
+            self.add_error(None, problem)
+        return cleaned
 
     def credentials(self) -> dict[str, str] | None:
         """The credentials to store, or None when nothing changed."""
@@ -121,7 +137,8 @@ class MLModelAdmin(admin.ModelAdmin):
 
         return health_panel(obj)
 
-    @admin.action(description="Test connection (a real, cheap call to the provider)")
+    # Each action needs the right it uses: a view-only admin sees the list, nothing more.
+    @admin.action(description="Test connection (a real, cheap call to the provider)", permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset) -> None:
         for model in queryset:
             self._report_health(request, model)
@@ -219,7 +236,8 @@ class MLModelAdmin(admin.ModelAdmin):
             return "—"
         return render_to_string("predictions/_ab_report.html", {"report": ab_test_report(obj)})
 
-    @admin.action(description="Promote the selected challengers (end their A/B tests in their favour)")
+    @admin.action(description="Promote the selected challengers (end their A/B tests in their favour)",
+                  permissions=["change"])
     def promote_challengers(self, request, queryset):
         for model in queryset:
             try:

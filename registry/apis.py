@@ -31,6 +31,7 @@ def _as_drf(exc: DjangoValidationError) -> serializers.ValidationError:
 
 class ModelListApi(APIView):
     permission_classes = [ReadOrStaffWrite]
+    required_permissions = {"POST": ["registry.add_mlmodel"]}
     pagination_class = PageNumberPagination  # read by the OpenAPI generator
     error_statuses = {"post": (409,)}
 
@@ -57,11 +58,13 @@ class ModelListApi(APIView):
 
 class ModelDetailApi(APIView):
     permission_classes = [ReadOrStaffWrite]
-    error_statuses = {"delete": (409,)}
+    required_permissions = {"PATCH": ["registry.change_mlmodel"], "PUT": ["registry.change_mlmodel"],
+                            "DELETE": ["registry.delete_mlmodel"]}
+    error_statuses = {"patch": (412,), "delete": (409, 412)}
 
     @extend_schema(responses=ModelSerializer)
     def get(self, request: Request, model_id: str) -> Response:
-        return Response(ModelSerializer(_fresh(model_id)).data)
+        return _with_etag(_fresh(model_id))
 
     @extend_schema(request=ModelSerializer, responses=ModelSerializer)
     def patch(self, request: Request, model_id: str) -> Response:
@@ -74,16 +77,18 @@ class ModelDetailApi(APIView):
         fields.pop("id", None)
         try:
             model = services.model_update(model=model, data=fields, credentials=credentials,
-                                          actor=actor_of(request, "api"))
+                                          actor=actor_of(request, "api"), merge_provider_config=True,
+                                          expected_etag=_if_match(request))
         except DjangoValidationError as exc:
             raise _as_drf(exc) from exc
-        return Response(ModelSerializer(model).data)
+        return _with_etag(model)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, model_id: str) -> Response:
         model = _fresh(model_id)
         try:
-            services.model_delete(model=model, actor=actor_of(request, "api"))
+            services.model_delete(model=model, actor=actor_of(request, "api"),
+                                  expected_etag=_if_match(request))
         except ProtectedError:
             raise Conflict(
                 f"'{model_id}' is the champion of an A/B test; end that test first.", code="model_in_use"
@@ -95,6 +100,7 @@ class ModelPromoteApi(APIView):
     """Promote a challenger: its A/B test ends and it answers all of its traffic."""
 
     permission_classes = [IsStaff]
+    required_permissions = {"POST": ["registry.change_mlmodel"]}
 
     @extend_schema(request=None, responses=ModelSerializer)
     def post(self, request: Request, model_id: str) -> Response:
@@ -131,6 +137,7 @@ class ModelChangesApi(APIView):
     """The audit trail of one model, newest first: who changed which setting when."""
 
     permission_classes = [IsStaff]
+    required_permissions = {"GET": ["registry.view_registrychange"]}
     pagination_class = PageNumberPagination  # read by the OpenAPI generator: the answer is a page
 
     @extend_schema(responses=RegistryChangeSerializer(many=True))
@@ -138,6 +145,19 @@ class ModelChangesApi(APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(RegistryChange.objects.filter(model_id=model_id), request, view=self)
         return paginator.get_paginated_response(RegistryChangeSerializer(page, many=True).data)
+
+
+def _with_etag(model) -> Response:
+    """The model with its ETag: send it back as If-Match to write safely."""
+    return Response(ModelSerializer(model).data, headers={"ETag": f'"{model.etag}"'})
+
+
+def _if_match(request: Request) -> str | None:
+    """The ETag an If-Match names (None: no precondition, or `*`)."""
+    header = request.headers.get("If-Match", "").strip()
+    if not header or header == "*":
+        return None
+    return header.split(",")[0].strip().removeprefix("W/").strip('"')
 
 
 def _fresh(model_id: str):

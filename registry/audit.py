@@ -8,6 +8,7 @@ from typing import Any
 from django.db import models as djmodels
 from django.utils import timezone
 
+from core.secrets import public_provider_config
 from registry.models import MLModel, RegistryChange
 
 
@@ -39,6 +40,8 @@ def snapshot(model: MLModel) -> dict[str, Any]:
         field = model._meta.get_field(name)
         value = getattr(model, field.attname)  # type: ignore[union-attr]  # audited fields are concrete
         out[name] = value if not isinstance(field, djmodels.DateTimeField) else str(value)
+    # The trail is read by more people than the credentials are meant for.
+    out["provider_config"] = public_provider_config(out.get("provider_config"))
     return out
 
 

@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from core.validation import storable_text_error
 from ml.schema import check_schema
 from monitoring.thresholds import check_thresholds
 
@@ -45,6 +46,10 @@ class AbArm(models.TextChoices):
     CHAMPION = "champion"
     CHALLENGER = "challenger"
     SHADOW = "shadow"  # the challenger run on the side in shadow mode, never returned
+
+
+STORED_TEXT_FIELDS = ("id", "name", "version", "description", "provider_config", "feature_schema",
+                      "metrics", "health_thresholds")
 
 
 class MLModel(models.Model):
@@ -107,6 +112,12 @@ class MLModel(models.Model):
         return f"{self.id} ({self.version})"
 
     @property
+    def etag(self) -> str:
+        """The row's version for HTTP preconditions: its revision (moved by every edit that
+        may change answers) and the time of its last save (moved by every other edit)."""
+        return f"{self.revision}.{int(self.updated_at.timestamp() * 1_000_000)}"
+
+    @property
     def is_active(self) -> bool:
         return self.status == ModelStatus.ACTIVE
 
@@ -128,6 +139,13 @@ class MLModel(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
+        # A string the database cannot store would fail the save, or be stored (SQLite) and
+        # then fail every read of the registry: refused here, for the admin and the API alike.
+        for field in STORED_TEXT_FIELDS:
+            if problem := storable_text_error(getattr(self, field), field):
+                errors[field] = problem
+        if errors:
+            raise ValidationError(errors)
         try:
             check_schema(self.feature_schema)
         except ValueError as exc:

@@ -12,7 +12,7 @@ from registry.models import MLModel, ModelArtifact
 GENERATION_KEY = generations.REGISTRY
 # Even if the shared cache is the per-process memory cache, another process's write is seen
 # within this many seconds.
-_MAX_AGE = 2.0
+_MAX_AGE = 1.0
 _models: dict[str, tuple[MLModel, int, float]] = {}
 
 

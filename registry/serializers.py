@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.secrets import credential_errors, public_provider_config
 from registry.crypto import decrypt_credentials
 from registry.models import AbMode, MLModel, ModelStatus, ModelType, Provider
 
@@ -37,6 +38,8 @@ class ProviderConfigSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 f"Unknown credential keys: {', '.join(sorted(unknown))}; use {', '.join(sorted(CREDENTIAL_KEYS))}."
             )
+        if problems := credential_errors(value):
+            raise serializers.ValidationError(problems)
         return value
 
 
@@ -61,7 +64,8 @@ class ModelSerializer(serializers.Serializer):
     updatedAt = serializers.DateTimeField(read_only=True)
 
     def to_representation(self, model: MLModel) -> dict[str, Any]:
-        config = dict(model.provider_config or {})
+        # Secrets outside `credentials` (an endpoint's key, an auth header) redacted first.
+        config = public_provider_config(model.provider_config)
         return {
             "id": model.id,
             "name": model.name,

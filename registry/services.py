@@ -8,14 +8,16 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core import generations
-from hotcrm_ai.errors import Conflict
+from hotcrm_ai.errors import Conflict, PreconditionFailed
 from ml import artifacts
 from registry.audit import SYSTEM, Actor, changes_record, snapshot
-from registry.crypto import artifact_key, encrypt_credentials
+from registry.crypto import artifact_key, decrypt_credentials, encrypt_credentials
 from registry.models import MLModel, ModelArtifact, ModelStatus, Provider, RegistryChange
+from registry.requirements import provider_requirement_errors
 from registry.selectors import GENERATION_KEY, artifact_latest_meta
 
 if TYPE_CHECKING:
@@ -42,6 +44,11 @@ def _save(model: MLModel, *, bump: bool) -> MLModel:
     return model
 
 
+def _check_provider_requirements(model: MLModel, credentials: dict[str, Any]) -> None:
+    if problems := provider_requirement_errors(model.provider, model.provider_config, credentials):
+        raise ValidationError({"provider_config": problems})
+
+
 @transaction.atomic
 def model_register(
     *, data: dict[str, Any], credentials: dict[str, Any] | None = None, actor: Actor = SYSTEM
@@ -49,6 +56,7 @@ def model_register(
     model = MLModel(**data)
     model.credentials_encrypted = encrypt_credentials(credentials or {})
     model.full_clean(validate_unique=True)
+    _check_provider_requirements(model, credentials or {})
     model.save(force_insert=True)
     changes_record(model_id=model.pk, action=RegistryChange.Action.CREATE, before=None,
                    after=snapshot(model), actor=actor,
@@ -61,8 +69,22 @@ def model_register(
 def model_update(
     *, model: MLModel, data: dict[str, Any], credentials: dict[str, Any] | None = None,
     actor: Actor = SYSTEM, action: str = RegistryChange.Action.UPDATE,
+    expected_etag: str | None = None, merge_provider_config: bool = False,
 ) -> MLModel:
-    """Apply `data` (model field names); `credentials=None` keeps the stored ones."""
+    """Apply `data` (model field names); `credentials=None` keeps the stored ones.
+
+    The change is applied to the stored row, locked for the transaction, never to the copy
+    the caller read: two concurrent writes of different fields both stay, and a credential
+    rotation cannot be undone by an edit that started before it. `expected_etag` (the ETag a
+    client sent as If-Match) makes a write that started from an older row a 412.
+    `merge_provider_config` keeps the stored providerConfig keys the change does not name."""
+    model = MLModel.objects.select_for_update().get(pk=model.pk)
+    if expected_etag is not None and model.etag != expected_etag:
+        raise PreconditionFailed(
+            f"'{model.pk}' changed since it was read (ETag {model.etag}, If-Match {expected_etag}); "
+            "read it again and reapply the change.")
+    if merge_provider_config and "provider_config" in data:
+        data = {**data, "provider_config": {**(model.provider_config or {}), **data["provider_config"]}}
     before = snapshot(model)
     changed = set()
     for field, value in data.items():
@@ -72,6 +94,8 @@ def model_update(
     if credentials is not None:
         model.credentials_encrypted = encrypt_credentials(credentials)
         changed.add("credentials_encrypted")
+    if changed & {"provider", "provider_config", "credentials_encrypted"}:
+        _check_provider_requirements(model, decrypt_credentials(model.credentials_encrypted))
     _save(model, bump=bool(changed & ANSWER_FIELDS))
     changes_record(model_id=model.pk, action=action, before=before, after=snapshot(model), actor=actor,
                    credentials_changed=sorted(credentials) if credentials is not None else None)
@@ -79,7 +103,10 @@ def model_update(
 
 
 @transaction.atomic
-def model_delete(*, model: MLModel, actor: Actor = SYSTEM) -> None:
+def model_delete(*, model: MLModel, actor: Actor = SYSTEM, expected_etag: str | None = None) -> None:
+    model = MLModel.objects.select_for_update().get(pk=model.pk)
+    if expected_etag is not None and model.etag != expected_etag:
+        raise PreconditionFailed(f"'{model.pk}' changed since it was read; read it again first.")
     before = snapshot(model)
     model.delete()
     changes_record(model_id=before["id"], action=RegistryChange.Action.DELETE, before=before,

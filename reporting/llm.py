@@ -14,6 +14,7 @@ from typing import Any
 import openai
 from django.conf import settings
 
+from core.outbound import outbound_openai_client
 from hotcrm_ai.errors import ApplicationError
 from predictions.providers.credentials import credentials_for
 from registry.models import MLModel, ModelStatus, Provider
@@ -40,22 +41,28 @@ class LlmConfig:
 
 
 def llm_config() -> LlmConfig | None:
-    """OPENAI_API_KEY from the environment first, else an active `openai` model in the registry."""
+    """OPENAI_API_KEY from the environment first, else the `openai` model an operator named in
+    ANALYTICS_LLM_MODEL_ID. Never just any registered model: whoever registers one would
+    otherwise receive every user's questions."""
     conf = settings.HOTCRM
     if conf.get("OPENAI_API_KEY"):
         return LlmConfig(conf["OPENAI_API_KEY"], conf.get("OPENAI_BASE_URL") or None,
                          conf.get("OPENAI_MODEL") or "gpt-4o-mini", "environment")
-    candidates = MLModel.objects.filter(provider=Provider.OPENAI, status=ModelStatus.ACTIVE).order_by("id")
-    for model in candidates:
-        try:
-            key = credentials_for(model).get("apiKey")
-        except ApplicationError:  # its apiKeyEnv names an unset variable: try the next one
-            continue
-        if key:
-            config = model.provider_config or {}
-            chat_model = (config.get("config") or {}).get("model") or conf.get("OPENAI_MODEL") or "gpt-4o-mini"
-            return LlmConfig(key, config.get("endpoint") or None, chat_model, f"registry:{model.pk}")
-    return None
+    model_id = conf.get("ANALYTICS_LLM_MODEL_ID")
+    model = MLModel.objects.filter(pk=model_id, provider=Provider.OPENAI,
+                                   status=ModelStatus.ACTIVE).first() if model_id else None
+    if model is None:
+        return None
+    try:
+        key = credentials_for(model).get("apiKey")
+    except ApplicationError:  # its apiKeyEnv names an unset variable
+        logger.warning("ANALYTICS_LLM_MODEL_ID %s has no usable key; the parser answers", model_id)
+        return None
+    if not key:
+        return None
+    config = model.provider_config or {}
+    chat_model = (config.get("config") or {}).get("model") or conf.get("OPENAI_MODEL") or "gpt-4o-mini"
+    return LlmConfig(key, config.get("endpoint") or None, chat_model, f"registry:{model.pk}")
 
 
 def _tools() -> list[dict[str, Any]]:
@@ -98,8 +105,11 @@ def question_translate(
     question: str, config: LlmConfig, samples: dict[str, dict[str, list[str]]], now: datetime
 ) -> dict[str, Any]:
     """The validated query, or QueryInvalid after one retry; LlmUnavailable if unreachable."""
+    timeout = settings.HOTCRM.get("OPENAI_TIMEOUT", 20)
+    # A registry model's endpoint is checked against PROVIDER_ALLOWED_HOSTS like any provider's.
+    http_client = outbound_openai_client() if config.origin.startswith("registry:") else None
     client = openai.OpenAI(api_key=config.api_key, base_url=config.base_url,
-                           timeout=settings.HOTCRM.get("OPENAI_TIMEOUT", 20), max_retries=1)
+                           timeout=timeout, max_retries=1, http_client=http_client)
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": _system_prompt(samples, now)},
         {"role": "user", "content": question},

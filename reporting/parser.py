@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from reporting.query import QueryInvalid, _add_months
+from reporting.query import FIRST_YEAR, LAST_YEAR, QueryInvalid, _add_months
 
 EXAMPLES = [
     "How many predictions were made today?",
@@ -208,6 +208,8 @@ def _time_range(text: str, now: datetime) -> tuple[dict[str, Any] | None, str]:
 def _last_n(match: re.Match, now: datetime) -> dict[str, Any]:
     n, unit = int(match.group(1)), match.group(2).rstrip("s") + "s"
     if unit == "months":
+        if not 1 <= n <= MAX_MONTHS:
+            raise not_understood(f"The last {n} months reaches too far back; ask for up to {MAX_MONTHS}.")
         start = _add_months(now, -n)
         return {"from": start.isoformat(), "to": now.isoformat(), "label": f"the last {n} months"}
     return {"last": n, "unit": unit}
@@ -232,20 +234,35 @@ def _quarter(match: re.Match, now: datetime) -> dict[str, Any]:
 
 
 def _since(match: re.Match, now: datetime) -> dict[str, Any]:
+    _date(match.group(1))
     return {"from": match.group(1), "to": now.isoformat(), "label": f"since {match.group(1)}"}
 
 
 def _on_day(match: re.Match, now: datetime) -> dict[str, Any]:
-    day = datetime.fromisoformat(match.group(1))
+    day = _date(match.group(1))
     return {"from": match.group(1), "to": (day + timedelta(days=1)).date().isoformat(), "label": f"on {match.group(1)}"}
 
 
 def _between(match: re.Match, now: datetime) -> dict[str, Any]:
-    end = datetime.fromisoformat(match.group(2)) + timedelta(days=1)
+    _date(match.group(1))
+    end = _date(match.group(2)) + timedelta(days=1)
     return {"from": match.group(1), "to": end.date().isoformat(),
             "label": f"from {match.group(1)} to {match.group(2)}"}
 
 
+def _date(text: str) -> datetime:
+    """A date the question names, if it exists and lies in the range questions may ask about
+    (a 30 February or the year 9999 was a 500 before)."""
+    try:
+        day = datetime.fromisoformat(text)
+    except ValueError:
+        raise not_understood(f"{text} is not a date.") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise not_understood(f"{text} is outside the years {FIRST_YEAR}-{LAST_YEAR}.")
+    return day
+
+
+MAX_MONTHS = 1200
 DATE = r"(\d{4}-\d{2}-\d{2})"
 _TIME_RULES = [
     (rf"\bbetween {DATE} and {DATE}", _between),

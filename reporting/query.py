@@ -47,6 +47,10 @@ PERIODS = (
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,40}$")
 
 
+# Questions may ask about instants in these years, no further.
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+
+
 class QueryInvalid(ApplicationError):
     """The question (or the LLM's translation of it) is not a query we can run."""
 
@@ -419,14 +423,20 @@ def _limit(raw: Any) -> int:
 # --- time ranges ------------------------------------------------------------------------
 
 def _instant(value: str) -> datetime:
-    parsed = parse_datetime(value)
-    if parsed is None:
-        day = parse_date(value)
-        if day is None:
-            raise QueryInvalid(f"'{value[:40]}' is not an ISO date or time.")
-        parsed = datetime(day.year, day.month, day.day)
+    try:
+        parsed = parse_datetime(value)
+        if parsed is None:
+            day = parse_date(value)
+            if day is None:
+                raise QueryInvalid(f"'{value[:40]}' is not an ISO date or time.")
+            parsed = datetime(day.year, day.month, day.day)
+    except ValueError:  # well formed but impossible: 2026-02-30, 25:00
+        raise QueryInvalid(f"'{value[:40]}' is not a valid date or time.") from None
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, UTC)
+    # Bounded so that the previous period of a comparison stays a representable date too.
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise QueryInvalid(f"'{value[:40]}' is outside the years {FIRST_YEAR}-{LAST_YEAR}.")
     return parsed
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 
+from apiauth.permissions import dashboard_required
 from reporting.parser import EXAMPLES
 
 
@@ -20,6 +20,6 @@ def _layout() -> str:
     return "base.html"
 
 
-@login_required
+@dashboard_required
 def ask_page(request: HttpRequest) -> HttpResponse:
     return render(request, "reporting/ask.html", {"layout": _layout(), "examples": EXAMPLES[:6]})

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anthropic
 
+from core.outbound import OutboundTransport
 from ml.base import Prediction
 from predictions.providers.external import CallContext, ExternalProvider
 from predictions.providers.llm import (
@@ -129,6 +130,8 @@ class AnthropicProvider(ExternalProvider):
                 client = anthropic.Anthropic(
                     api_key=key, base_url=base_url, max_retries=0,  # our retry layer decides
                     timeout=anthropic.Timeout(ctx.policy.read_timeout, connect=ctx.policy.connect_timeout),
+                    # Every request checked against PROVIDER_ALLOWED_HOSTS, as for the others.
+                    http_client=anthropic.DefaultHttpxClient(transport=OutboundTransport()),
                 )
                 self._clients = {k: v for k, v in self._clients.items() if k[0] != ctx.model.pk}
                 self._clients[cache_key] = client
@@ -140,7 +143,7 @@ class AnthropicProvider(ExternalProvider):
         name = str(model_config(ctx.model).get("model") or DEFAULT_MODEL)
         if model_config(ctx.model).get("healthCheck") == "complete":
             prediction = self._ask(ctx, task_for(ctx.model), example_row(ctx.model))
-            return f"answered an example: {str(prediction.value)[:80]}"
+            return f"answered an example: {prediction.value}"
         try:
             found = self._client(ctx).models.retrieve(name)
         except anthropic.APITimeoutError:

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from core.outbound import OutboundRefused
+from core.secrets import config_secrets
+from core.validation import non_finite_number, unstorable_text
 from hotcrm_ai.errors import ApplicationError, ProviderFailed
 from ml.base import Prediction
 from predictions.providers.base import HealthResult, Provider
@@ -19,6 +22,8 @@ from predictions.providers.resilience import (
     Redactor,
     UpstreamError,
     guarded_call,
+    malformed,
+    misconfigured,
     model_config,
 )
 
@@ -43,11 +48,18 @@ class ExternalProvider(Provider):
 
     def context(self, model: MLModel) -> CallContext:
         credentials = credentials_for(model)
-        return CallContext(model, credentials, CallPolicy.for_model(model), Redactor(credentials.values()))
+        secrets = [*credentials.values(), *config_secrets(model.provider_config)]
+        return CallContext(model, credentials, CallPolicy.for_model(model), Redactor(secrets))
 
     def call(self, ctx: CallContext, fn: Callable[[], T]) -> T:
-        return guarded_call(fn, model=ctx.model, target=self.target(ctx.model), policy=ctx.policy,
-                            redact=ctx.redact)
+        def checked() -> T:
+            try:
+                return checked_answer(fn())
+            except OutboundRefused as exc:  # raised by the transport, whichever SDK wraps it
+                raise misconfigured(exc.message) from None
+
+        return guarded_call(checked, model=ctx.model, target=self.target(ctx.model),
+                            policy=ctx.policy, redact=ctx.redact)
 
     def each_row(self, ctx: CallContext, rows: list[dict[str, Any]],
                  one: Callable[[dict[str, Any]], Prediction]) -> list[Prediction]:
@@ -73,7 +85,7 @@ class ExternalProvider(Provider):
         if readiness and (not has_schema(ctx.model) or model_config(ctx.model).get("healthCheck") == "ready"):
             return readiness
         prediction = self.score_example(ctx)
-        scored = f"scored one example row: {str(prediction.value)[:80]}"
+        scored = f"scored one example row: {prediction.value}"  # redacted, then cut, by health_check
         return f"{readiness}; {scored}" if readiness else scored
 
     def health_check(self, model: MLModel) -> HealthResult:
@@ -85,14 +97,27 @@ class ExternalProvider(Provider):
             ctx = self.context(model)
             redact = ctx.redact
             detail = self.probe(ctx)
-        except UpstreamError as exc:
-            return HealthResult(False, _ms(started), redact(exc.message)[:300])
+        except UpstreamError as exc:  # the admin (staff) may read what the upstream said
+            said = f": {exc.detail}" if exc.detail else ""
+            return HealthResult(False, _ms(started), redact(exc.message + said)[:300])
         except ApplicationError as exc:
             return HealthResult(False, _ms(started), redact(exc.message)[:300])
         except Exception as exc:
             return HealthResult(False, _ms(started), f"unexpected {type(exc).__name__}")
         CircuitBreaker(self.target(model), ctx.policy).reset()
         return HealthResult(True, _ms(started), redact(detail)[:300])
+
+
+def checked_answer(answer: T) -> T:
+    """The provider's answer, if every number in it is finite and every string storable:
+    else a malformed response (502, never cached), not a 500 or a row no database takes."""
+    items = answer if isinstance(answer, list) else [answer]
+    values = [(p.value, p.confidence) if isinstance(p, Prediction) else p for p in items]
+    if non_finite_number(values) is not None:
+        raise malformed("a number in the answer is NaN or infinite")
+    if unstorable_text(values) is not None:
+        raise malformed("a string in the answer holds a NUL character or a lone surrogate")
+    return answer
 
 
 def has_schema(model: MLModel) -> bool:

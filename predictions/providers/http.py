@@ -9,7 +9,14 @@ from typing import Any
 
 import httpx
 
-from predictions.providers.resilience import CallPolicy, UpstreamError, malformed, status_error
+from core.outbound import OutboundRefused, OutboundTransport
+from predictions.providers.resilience import (
+    CallPolicy,
+    UpstreamError,
+    malformed,
+    misconfigured,
+    status_error,
+)
 
 _client: httpx.Client | None = None
 _lock = threading.Lock()
@@ -20,10 +27,9 @@ def client() -> httpx.Client:
     if _client is None:
         with _lock:
             if _client is None:
-                _client = httpx.Client(
-                    follow_redirects=False,
-                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-                )
+                # Every request is checked against PROVIDER_ALLOWED_HOSTS by the transport.
+                _client = httpx.Client(follow_redirects=False, transport=OutboundTransport(
+                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)))
     return _client
 
 
@@ -40,6 +46,8 @@ def send(
             method, url, headers=headers, timeout=timeout(policy),
             content=None if body is None else json.dumps(body, allow_nan=False).encode(),
         )
+    except OutboundRefused as exc:
+        raise misconfigured(exc.message) from None
     except httpx.ConnectTimeout:
         raise UpstreamError("connection timed out", retryable=True, reason="connection") from None
     except httpx.TimeoutException:
@@ -50,8 +58,10 @@ def send(
         raise UpstreamError(f"connection failed ({type(exc).__name__})", retryable=True,
                             reason="connection") from None
     if response.status_code >= 400:
+        # The status only: an upstream body never reaches our caller (it may echo a key,
+        # or be whatever the endpoint's owner wants our callers to read).
         raise status_error(response.status_code, response.headers.get("Retry-After"),
-                           _detail(response))
+                           detail=_detail(response))
     return response
 
 
@@ -73,7 +83,8 @@ def says_not_ready(response: httpx.Response) -> bool:
 
 
 def _detail(response: httpx.Response) -> str:
-    """A short hint from an error body (callers redact credentials before showing it)."""
+    """A short hint from an error body, for the log and the admin's connection test only
+    (redacted there): never in an answer to an API caller."""
     try:
         body = response.json()
     except (ValueError, UnicodeDecodeError):

@@ -105,7 +105,7 @@ def _labelled(value: Any, labels: list[Any]) -> tuple[Any, float | None]:
         return {"class": labels[best], "probabilities": dict(zip(map(str, labels), value, strict=True))}, value[best]
     if isinstance(value, str) and value in labels:
         return {"class": value}, None
-    raise malformed(f"{value!r} is not one of the configured labels")
+    raise malformed("the answer is not one of the configured labels")
 
 
 def _derived_confidence(model: MLModel, value: Any) -> float | None:
@@ -133,7 +133,7 @@ def _as_percent(confidence: float | None) -> float | None:
     if confidence is None:
         return None
     if not 0 <= confidence <= 100:
-        raise malformed(f"confidence {confidence!r} is outside 0..1 and 0..100")
+        raise malformed("the confidence is outside 0..1 and 0..100")
     return round(confidence * 100 if confidence <= 1 else confidence, 4)
 
 
@@ -141,7 +141,7 @@ def _number_or_none(value: Any) -> float | None:
     if value is None:
         return None
     if not _is_number(value):
-        raise malformed(f"confidence {value!r} is not a number")
+        raise malformed("the confidence is not a number")
     return float(value)
 
 

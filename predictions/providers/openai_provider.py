@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 
+from core.outbound import outbound_openai_client
 from ml.base import Prediction
 from predictions.providers.external import CallContext, ExternalProvider
 from predictions.providers.llm import (
@@ -197,6 +198,8 @@ class OpenAIProvider(ExternalProvider):
                     api_key=key, base_url=base_url, max_retries=0,  # our retry layer decides
                     # The SDK's own timeout type: openai 3.x runs on httpx2 and refuses httpx's.
                     timeout=openai.Timeout(ctx.policy.read_timeout, connect=ctx.policy.connect_timeout),
+                    # Every request checked against PROVIDER_ALLOWED_HOSTS, as for the others.
+                    http_client=outbound_openai_client(),
                 )
                 self._clients = {k: v for k, v in self._clients.items() if k[0] != ctx.model.pk}
                 self._clients[cache_key] = client
@@ -209,13 +212,14 @@ class OpenAIProvider(ExternalProvider):
             row = example_row(ctx.model)
             embedding = model_config(ctx.model).get("task") == "embedding"
             prediction = self._embed(ctx, [row])[0] if embedding else self._ask(ctx, self.task(ctx.model), row)
-            return f"answered an example: {str(prediction.value)[:80]}"
+            return f"answered an example: {prediction.value}"
         try:
             found = self._client(ctx).models.retrieve(name)
         except openai.APITimeoutError:
             raise UpstreamError("timed out", timeout=True) from None
         except openai.APIConnectionError as exc:
-            raise UpstreamError(f"connection failed ({type(exc).__name__})", retryable=True) from None
+            raise UpstreamError(f"connection failed ({type(exc).__name__})", retryable=True,
+                                reason="connection") from None
         except openai.APIStatusError as exc:
             raise status_error(exc.status_code, None, exc.code if isinstance(exc.code, str) else "") from None
         return f"model {getattr(found, 'id', name)} is available"

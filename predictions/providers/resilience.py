@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ class UpstreamError(Exception):
     def __init__(
         self, message: str, *, timeout: bool = False, retryable: bool = False,
         retry_after: float | None = None, status: int | None = None, trips: bool = True,
-        reason: str = "",
+        reason: str = "", detail: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -44,17 +45,23 @@ class UpstreamError(Exception):
         self.status = status
         self.trips = trips
         self.reason = reason or ("timeout" if timeout else "upstream_error")
+        # What the upstream said (its error body): for logs and the admin only, redacted.
+        self.detail = detail
 
 
-def status_error(status: int, retry_after: str | None, detail: str = "") -> UpstreamError:
+def status_error(status: int, retry_after: str | None, code: str = "", *, detail: str = "") -> UpstreamError:
     """An HTTP status from a provider: 429 and 5xx are retried, other 4xx are not and do not
-    trip the breaker (the endpoint is up; the request or the credentials are wrong)."""
+    trip the breaker (the endpoint is up; the request or the credentials are wrong). Of the
+    body only an error code (`invalid_api_key`) is kept, never prose the upstream chose."""
     retryable = status == 429 or status >= 500
-    suffix = f": {detail}" if detail and not retryable else ""
+    suffix = f": {code}" if code and not retryable and _ERROR_CODE.fullmatch(code) else ""
     return UpstreamError(
         f"HTTP {status}{suffix}", retryable=retryable, retry_after=parse_retry_after(retry_after),
-        status=status, trips=retryable, reason="http_status",
+        status=status, trips=retryable, reason="http_status", detail=detail,
     )
+
+
+_ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
 
 
 def malformed(what: str) -> UpstreamError:
@@ -260,7 +267,8 @@ def guarded_call(
             breaker.failed()
         attempts = retrying.statistics.get("attempt_number", 1)
         message = redact(exc.message)[:300]
-        logger.warning("%s failed after %d attempt(s): %s", model.pk, attempts, message)
+        logger.warning("%s failed after %d attempt(s): %s%s", model.pk, attempts, message,
+                       f" ({redact(exc.detail)[:300]})" if exc.detail else "")
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         if exc.timeout:
             raise ProviderTimeout(

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import io
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from core.outbound import outbound_url_problem
 from ml.base import Prediction
 from predictions.providers.external import CallContext, ExternalProvider
 from predictions.providers.mapping import (
@@ -196,6 +198,8 @@ class SageMakerProvider(ExternalProvider):
                     # Our own retry layer decides, the same way for every provider.
                     retries={"total_max_attempts": 1, "mode": "standard"},
                 ))
+                # Every request checked against PROVIDER_ALLOWED_HOSTS, as for the others.
+                client.meta.events.register("before-send", _outbound_check)
                 self._clients = {k: v for k, v in self._clients.items() if k[0] != ctx.model.pk or k[2] != service}
                 self._clients[key] = client
         return client
@@ -207,11 +211,11 @@ class SageMakerProvider(ExternalProvider):
             raise misconfigured("config.endpointName is required")
         if model_config(ctx.model).get("healthCheck") == "invoke":
             prediction = self._invoke(ctx, _single(self, ctx.model, example_row(ctx.model)), 1)[0]
-            return f"invoked with one example row: {str(prediction.value)[:80]}"
+            return f"invoked with one example row: {prediction.value}"
         with _boto_errors():
             status = self._client(ctx, "sagemaker").describe_endpoint(EndpointName=name).get("EndpointStatus")
         if status != "InService":
-            raise UpstreamError(f"endpoint {name} is {status}", reason="not_ready")
+            raise UpstreamError(f"endpoint {name} is not InService", reason="not_ready")
         return self.probe_by_scoring(ctx, f"endpoint {name} is InService")
 
     def score_example(self, ctx: CallContext) -> Prediction:
@@ -261,6 +265,11 @@ def _csv_value(line: str) -> Any:
     return values[0] if len(values) == 1 else values
 
 
+def _outbound_check(request: Any, **kwargs: Any) -> None:
+    if problem := outbound_url_problem(request.url, resolve=True):
+        raise misconfigured(f"Outbound call refused: {problem}")
+
+
 @contextmanager
 def _boto_errors() -> Iterator[None]:
     """botocore's exceptions as UpstreamError: what is retryable, what is a timeout."""
@@ -293,9 +302,10 @@ def _client_error(exc: ClientError) -> UpstreamError:
     original = exc.response.get("OriginalStatusCode")
     retryable = status == 429 or status >= 500 or code in RETRYABLE_CODES or (
         code == "ModelError" and isinstance(original, int) and (original == 429 or original >= 500))
-    detail = "" if retryable else f" {str(error.get('Message') or '')[:200]}"
+    # The error code only, never its message: the model container writes that.
+    code = code if re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]{0,63}", code) else ""
     return UpstreamError(
-        f"HTTP {status} {code}{detail}".strip(), retryable=retryable, status=status, trips=retryable,
+        f"HTTP {status} {code}".strip(), retryable=retryable, status=status, trips=retryable,
         retry_after=parse_retry_after((meta.get("HTTPHeaders") or {}).get("retry-after")),
         reason="http_status",
     )

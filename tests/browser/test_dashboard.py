@@ -67,7 +67,8 @@ def login(page, live_server, path="/dashboard/"):
 
 
 def wait_loaded(page, at_least=1):
-    page.wait_for_function(f"Number(document.body.dataset.loaded || 0) >= {at_least}", timeout=30_000)
+    # A function, not an expression: Playwright evals expressions, which the CSP forbids.
+    page.wait_for_function(f"() => Number(document.body.dataset.loaded || 0) >= {at_least}", timeout=30_000)
 
 
 def chart_points(page, selector: str, name: str) -> list:

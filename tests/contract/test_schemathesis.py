@@ -29,6 +29,8 @@ CHECKS = ",".join([
     "response_schema_conformance",
 ])
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5")  # per operation; ~1,000 requests
+# The time budget of the whole run: fuzzing and stateful phases repeat until it is spent.
+STATEFUL_SECONDS = os.environ.get("SCHEMATHESIS_MAX_SECONDS", "60")
 
 
 def run_schemathesis(app: AppServer, key: str, report: Path) -> subprocess.CompletedProcess:
@@ -43,7 +45,10 @@ def run_schemathesis(app: AppServer, key: str, report: Path) -> subprocess.Compl
         str(Path(sys.executable).parent / "schemathesis"), "run", str(schema), "--url", app.base_url,
         "--header", f"Authorization: Token {key}",
         "--checks", CHECKS,
-        "--phases", "examples,coverage,fuzzing",
+        # Stateful: sequences of calls along the links schemathesis infers (create a model,
+        # then read, edit, promote, explain it...), which found what single calls could not.
+        "--phases", "examples,coverage,fuzzing,stateful",
+        "--max-time", STATEFUL_SECONDS,
         "--max-examples", MAX_EXAMPLES,
         "--seed", "20261121",
         "--workers", "2",

@@ -125,7 +125,8 @@ class AppServer:
         env = {k: v for k, v in os.environ.items()
                if k not in {"DATABASE_URL", "REDIS_URL", "HOTCRM_ENV", "DJANGO_SETTINGS_MODULE"}}
         env |= {"SECRET_KEY": secret_key, "HOTCRM_VAR_DIR": str(workdir / "var"),
-                "CACHE_KEY_PREFIX": f"hotcrm-fault-{self.port}", "THROTTLE_RATE": "1000000/min"}
+                "CACHE_KEY_PREFIX": f"hotcrm-fault-{self.port}", "THROTTLE_RATE": "1000000/min",
+                "PROVIDER_ALLOWED_HOSTS": "127.0.0.1,localhost"}
         if database_url:
             env["DATABASE_URL"] = database_url
         if redis_url:

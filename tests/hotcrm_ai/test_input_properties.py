@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hotcrm_ai.errors import InvalidInput
 from hotcrm_ai.limits import JSONParser, json_depth_exceeds
 from monitoring.models import Metric
 from predictions.models import PredictionLog
@@ -82,10 +83,26 @@ def test_it_measures_nesting_as_the_recursive_definition_does(value, limit):
         assert json_depth_exceeds(value, limit) == (depth(value) > limit)
 
 
+def storable(value) -> bool:
+    """No NUL and no lone surrogate in any string or key (what a database can store)."""
+    if isinstance(value, str):
+        return "\x00" not in value and not any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if isinstance(value, dict):
+        return all(storable(k) and storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(map(storable, value))
+    return True
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.text(max_size=8), json_values(largest_int=2**53 - 1), max_size=5))
 def test_it_parses_every_json_within_the_limits_unchanged(value):
-    parsed = JSONParser().parse(io.BytesIO(json.dumps(value).encode()), parser_context={})
+    body = io.BytesIO(json.dumps(value).encode())
+    if not storable(value):
+        with pytest.raises(InvalidInput):
+            JSONParser().parse(body, parser_context={})
+        return
+    parsed = JSONParser().parse(body, parser_context={})
     assert parsed == value
     assert all(math.isfinite(v) for v in _floats(parsed))
 

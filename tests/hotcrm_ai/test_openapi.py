@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
@@ -75,7 +76,11 @@ def test_it_serves_the_schema_to_a_token_holder_only(api, client):
 def test_it_serves_the_interactive_docs_after_a_login(client, django_user_model):
     response = client.get("/api/docs/")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
-    client.force_login(django_user_model.objects.create_user("dev", password="long enough pw 123"))
+    developer = django_user_model.objects.create_user("dev", password="long enough pw 123")
+    client.force_login(developer)
+    assert client.get("/api/docs/").status_code == 403  # a login alone is not enough
+    developer.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
+    client.force_login(django_user_model.objects.get(pk=developer.pk))  # permissions are cached per object
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content
     assert client.get("/api/schema/").status_code == 200

@@ -63,3 +63,39 @@ def test_it_refuses_malformed_configuration(tmp_path, name, value):
     result = run(tmp_path, ["manage.py", "check"], SECRET_KEY=SECRET, **{name: value})
     assert result.returncode != 0
     assert name in result.stderr
+
+
+@pytest.mark.parametrize("weak", [
+    "short-key-123",  # short
+    "ab" * 40,  # long, two characters
+    "abcdeabcdeabcdeabcdeabcdeabcdeabcdeabcdeabcdeabcde",  # 50 characters, five different: 116 bits
+    "django-insecure-" + "k3y!" * 20,  # Django's development key
+])
+def test_it_refuses_to_start_in_production_with_a_weak_secret_key(tmp_path, weak):
+    """The credentials key and the artifact signing key are derived from SECRET_KEY."""
+    result = run(tmp_path, ["manage.py", "check"], SECRET_KEY=weak)
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak" in result.stderr
+    assert weak not in result.stderr
+
+
+def test_it_sends_a_content_security_policy_on_every_page(client, admin_client):
+    for response in (client.get("/dashboard/login/"), admin_client.get("/admin/"),
+                     admin_client.get("/dashboard/"), admin_client.get("/api/docs/"), client.get("/healthz")):
+        policy = response.headers.get("Content-Security-Policy", "")
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+        assert "frame-ancestors 'none'" in policy
+
+
+def test_the_docs_page_holds_no_inline_script(admin_client):
+    page = admin_client.get("/api/docs/").content.decode()
+    assert "<script>" not in page and "<script src=" in page
+
+
+def test_it_protects_metrics_with_metrics_token_when_set(client, settings):
+    assert client.get("/metrics").status_code == 200
+    settings.METRICS_TOKEN = "scrape-0123456789"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    scraped = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-0123456789")
+    assert scraped.status_code == 200 and b"# HELP" in scraped.content

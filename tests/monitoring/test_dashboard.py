@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 
 from monitoring.models import Metric
 from tests.monitoring.support import CHURN, add_metrics, predict
@@ -12,6 +13,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def operator(client):
     user = get_user_model().objects.create_user("operator", password="a-long-password-1")
+    user.user_permissions.add(Permission.objects.get(codename="view_dashboard"))
     client.force_login(user)
     return client
 

@@ -145,8 +145,8 @@ def test_it_takes_list_features_as_json_text(api):
     ([*lead_columns(ROWS), {"name": "ssn", "datatype": "BYTES", "shape": [2, 1], "data": ["x", "y"]}],
      "unknown_feature", "not a feature"),
     (lead_columns(ROWS, engagement_score={"data": [150.0, 20.0]}), None, "engagement_score"),
-    (lead_columns(ROWS, job_title={"data": ["CEO\u0000", "VP"]}), "invalid_v2_request", "NUL character"),
-    (lead_columns(ROWS, job_title={"data": ["CEO\ud800", "VP"]}), "invalid_v2_request", "lone surrogate"),
+    (lead_columns(ROWS, job_title={"data": ["CEO\u0000", "VP"]}), "invalid_text", "NUL character"),
+    (lead_columns(ROWS, job_title={"data": ["CEO\ud800", "VP"]}), "invalid_text", "lone surrogate"),
     ([], "invalid_v2_request", "non-empty 'inputs'"),
 ])
 def test_it_refuses_a_bad_request_with_a_400_and_stores_nothing(api, columns, code, words):

@@ -75,15 +75,15 @@ def test_a_key_typed_into_the_admin_is_stored_encrypted_masked_and_used(admin_cl
         "provider": "custom", "cache_ttl": 0, "ab_mode": "split", "ab_traffic_percentage": 0,
         "provider_config": json.dumps({"endpoint": f"{kserve.url}/v1/models/deal:predict", "config": {}}),
         "feature_schema": json.dumps({"features": [{"name": "amount", "type": "number"}]}),
-        "health_thresholds": "{}", "api_key": SECRET, "secret_access_key_env": "DEAL_SECRET_ENV",
+        "health_thresholds": "{}", "api_key": SECRET, "secret_access_key_env": "HOTCRM_PROVIDER_DEAL_SECRET",
     })
     assert response.status_code == 302, response.content.decode()[:2000]
     stored = MLModel.objects.get(pk="deal-admin-v1")
     assert SECRET not in stored.credentials_encrypted and stored.credentials_encrypted
     page = admin_client.get("/admin/registry/mlmodel/deal-admin-v1/change/").content.decode()
-    assert SECRET not in page and "Set (hidden)" in page and "DEAL_SECRET_ENV" in page
+    assert SECRET not in page and "Set (hidden)" in page and "HOTCRM_PROVIDER_DEAL_SECRET" in page
     failed = admin_client.post("/admin/registry/mlmodel/deal-admin-v1/test-connection/", follow=True)
-    assert "'DEAL_SECRET_ENV'" in messages_of(failed)[0] and kserve.requests == []  # named, but not set
-    monkeypatch.setenv("DEAL_SECRET_ENV", "unused-by-custom")
+    assert "credentials.secretAccessKeyEnv" in messages_of(failed)[0] and kserve.requests == []  # unset
+    monkeypatch.setenv("HOTCRM_PROVIDER_DEAL_SECRET", "unused-by-custom")
     admin_client.post("/admin/registry/mlmodel/deal-admin-v1/test-connection/")
     assert kserve.requests[-1].headers["authorization"] == f"Bearer {SECRET}"

@@ -87,7 +87,7 @@ def browser_page(site):
 def ask(page, question: str, answers: int) -> None:
     page.fill("#ask-question", question)
     page.click("#ask-submit")
-    page.wait_for_function(f"document.querySelector('.ask').dataset.answers === '{answers}'", timeout=20_000)
+    page.wait_for_function(f"() => document.querySelector('.ask').dataset.answers === '{answers}'", timeout=20_000)
 
 
 def table(page) -> list[list[str]]:

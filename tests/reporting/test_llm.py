@@ -190,9 +190,10 @@ def test_a_hostile_llm_answer_cannot_reach_other_data_or_write(api, crm_data, ll
     assert (Metric.objects.count(), MLModel.objects.count()) == before
 
 
-def test_it_uses_the_key_of_an_openai_provider_in_the_registry(api, crm_data, fake_openai):
+def test_it_uses_the_key_of_an_openai_provider_in_the_registry(api, crm_data, fake_openai, settings):
     from registry.services import model_register
 
+    settings.HOTCRM = {**settings.HOTCRM, "ANALYTICS_LLM_MODEL_ID": "gpt-sentiment"}
     model_register(
         data={"id": "gpt-sentiment", "name": "GPT sentiment", "version": "1", "type": "nlp",
               "provider": "openai", "provider_config": {"endpoint": fake_openai.base_url,
@@ -217,3 +218,22 @@ def test_it_falls_back_to_the_parser_when_the_llm_is_down(api, crm_data, llm_fro
     assert response.status_code == 200
     assert response.json()["translatedBy"] == "parser" and response.json()["rows"] == [[15]]
     assert "sk-test-env-key" not in caplog.text
+
+
+def test_it_never_sends_questions_to_a_registry_model_nobody_chose(api, crm_data, fake_openai, settings):
+    """Registering an `openai` model must not make it the LLM of everyone's questions."""
+    from registry.services import model_register
+
+    for model_id in ("aaa-first-gpt", "gpt-chosen"):
+        model_register(
+            data={"id": model_id, "name": model_id, "version": "1", "type": "nlp", "provider": "openai",
+                  "provider_config": {"endpoint": fake_openai.base_url, "config": {"model": model_id}}},
+            credentials={"apiKey": f"sk-{model_id}"},
+        )
+    asked = api.post(URL, {"question": "how many models do we have"}, format="json")
+    assert asked.status_code == 200 and asked.json()["translatedBy"] == "parser"
+    assert fake_openai.requests == []
+    settings.HOTCRM = {**settings.HOTCRM, "ANALYTICS_LLM_MODEL_ID": "gpt-chosen"}
+    fake_openai.replies = [{"tool": "run_query", "arguments": {"source": "models", "aggregations": [{"fn": "count"}]}}]
+    assert api.post(URL, {"question": "how many models do we have"}, format="json").json()["translatedBy"] == "llm"
+    assert [r["model"] for r in fake_openai.requests] == ["gpt-chosen"]

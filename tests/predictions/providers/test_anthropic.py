@@ -164,3 +164,18 @@ def test_its_health_check_looks_the_model_up(server, sentiment):
     result = provider_for(sentiment).health_check(sentiment)
     assert result.ok, result.detail
     assert server.requests[0].method == "GET" and server.requests[0].path == "/v1/models/claude-test"
+
+
+@pytest.mark.parametrize("text", ["Call them\ud800 now", "Call them\u0000 now"])
+def test_it_refuses_text_that_cannot_be_stored_or_sent(api, server, text):
+    server.handle = messages
+    register("claude-bad-text-v1", "anthropic", endpoint=server.url, type="regression", schema=TEXT_SCHEMA,
+             credentials={"apiKey": KEY}, config={"task": "text"})
+    server.queue(Reply(200, ('{"id": "m", "type": "message", "role": "assistant", "model": "claude-test", '
+                             '"stop_sequence": null, "usage": {"input_tokens": 1, "output_tokens": 1}, '
+                             '"stop_reason": "tool_use", "content": [{"type": "tool_use", "id": "t", '
+                             '"name": "record_answer", "input": {"text": ' + __import__("json").dumps(text)
+                             + ', "confidence": 0.9}}]}').encode()))
+    response = predict(api, "claude-bad-text-v1", {"text": "Lead went quiet"})
+    assert response.status_code == 502, response.content
+    assert response.json()["error"]["reason"] == "malformed_response"

@@ -9,6 +9,7 @@ import pytest
 
 from monitoring.models import Metric
 from predictions.providers import provider_for
+from registry.models import MLModel
 from tests.predictions.providers.conftest import predict, predict_batch, register
 from tests.predictions.providers.servers import Reply
 
@@ -99,8 +100,16 @@ def test_it_refuses_a_malformed_answer(api, server, churn):
     assert response.json()["error"]["reason"] == "malformed_response"
 
 
-def test_it_needs_a_key(api, server):
-    register("azure-no-key-v1", "azure-ml", endpoint=f"{server.url}/score", type="classification")
+def test_it_needs_a_key(staff_api, api, server):
+    refused = staff_api.post("/api/v1/models/", {
+        "id": "azure-no-key-v1", "name": "x", "version": "1", "type": "classification", "provider": "azure-ml",
+        "providerConfig": {"endpoint": f"{server.url}/score"}}, format="json")
+    assert refused.status_code == 400
+    assert "providerConfig.credentials.apiKey" in refused.json()["error"]["message"]
+    # A row stored before registration checked it still never calls without its key.
+    register("azure-no-key-v1", "azure-ml", endpoint=f"{server.url}/score", type="classification",
+             credentials={"apiKey": "k-123456"})
+    MLModel.objects.filter(pk="azure-no-key-v1").update(credentials_encrypted="")
     response = predict(api, "azure-no-key-v1", ROW)
     assert response.status_code == 502
     assert "apiKey" in response.json()["error"]["message"]
