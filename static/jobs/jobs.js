@@ -52,8 +52,8 @@
     } catch (exc) {
       status.textContent = `Could not load jobs (${exc.message})`;
     }
-    // Following running jobs closely costs one small request every 2 s; idle, every 15 s.
-    setTimeout(refresh, running ? 2000 : 15000);
+    // Following running jobs closely costs one small request every 2 s; idle, every 5 s.
+    setTimeout(refresh, running ? 2000 : 5000);
   }
 
   refresh();
