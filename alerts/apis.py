@@ -57,6 +57,7 @@ def _get(model: type, pk: int, what: str) -> Any:
 
 class ChannelListApi(APIView):
     permission_classes = [ReadOrStaffWrite]
+    error_statuses = {"post": (409,)}  # a name another channel or rule holds
 
     @extend_schema(operation_id="alert_channels_list", responses=ChannelSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -74,6 +75,7 @@ class ChannelListApi(APIView):
 
 class ChannelDetailApi(APIView):
     permission_classes = [ReadOrStaffWrite]
+    error_statuses = {"patch": (409,)}  # a name another channel or rule holds
 
     @extend_schema(operation_id="alert_channels_retrieve", responses=ChannelSerializer)
     def get(self, request: Request, channel_id: int) -> Response:
@@ -107,6 +109,7 @@ class ChannelTestApi(APIView):
 
 class RuleListApi(APIView):
     permission_classes = [ReadOrStaffWrite]
+    error_statuses = {"post": (409,)}  # a name another channel or rule holds
 
     @extend_schema(operation_id="alert_rules_list", responses=RuleSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -123,6 +126,7 @@ class RuleListApi(APIView):
 
 class RuleDetailApi(APIView):
     permission_classes = [ReadOrStaffWrite]
+    error_statuses = {"patch": (409,)}  # a name another channel or rule holds
 
     @extend_schema(operation_id="alert_rules_retrieve", responses=RuleSerializer)
     def get(self, request: Request, rule_id: int) -> Response:

@@ -89,13 +89,15 @@ def compile_lock(lock: Lock, *, upgrade: bool) -> None:
     argv += [arg for extra in lock.extras for arg in ("--extra", extra)]
     if upgrade:
         argv.append("--upgrade")
-    with tempfile.NamedTemporaryFile("w", suffix=".txt") as constraints:
-        if lock.follow:
-            project = pins(LOCKS["project"])
-            constraints.write("".join(f"{name}=={project[name]}\n" for name in lock.follow))
-            constraints.flush()
-            argv += ["--constraint", constraints.name]
-        subprocess.run(argv, cwd=ROOT, check=True)
+    if lock.follow:
+        # A fixed path: uv names the constraints file in the lock's annotations, and a temporary
+        # name would change the lock on every run.
+        constraints = ROOT / "var" / f"lock-{lock.name}-follows-project.txt"
+        constraints.parent.mkdir(exist_ok=True)
+        project = pins(LOCKS["project"])
+        constraints.write_text("".join(f"{name}=={project[name]}\n" for name in lock.follow))
+        argv += ["--constraint", str(constraints.relative_to(ROOT))]
+    subprocess.run(argv, cwd=ROOT, check=True)
     text = output.read_text()
     text = re.sub(rf"^{re.escape(DIGEST_LINE)}.*\n", "", text, flags=re.M)
     output.write_text(f"{DIGEST_LINE}{lock.source_digest()}\n{text}")
