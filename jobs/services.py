@@ -192,7 +192,8 @@ def _metrics_insert(result: ChunkResult, now) -> None:
     records = [
         Metric(model_id=g.model.pk, model_version=g.model.version, timestamp=now, latency_ms=result.latency_ms,
                confidence=(g.confidence_sum / g.confidence_rows) if g.confidence_rows else None,
-               cached=g.cached, success=True, provider=g.model.provider, ab_arm=g.arm, rows=g.rows)
+               cached=g.cached, success=True, provider=g.model.provider, ab_arm=g.arm, rows=g.rows,
+               timed=False)  # a chunk is no request: its rows count, its per-row time is no latency
         for g in result.metrics
     ]
     fields = [f for f in Metric._meta.concrete_fields if not f.primary_key]

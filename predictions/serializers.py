@@ -92,11 +92,16 @@ class FeedbackResponseSerializer(serializers.Serializer):
 class AbArmSerializer(serializers.Serializer):
     modelId = serializers.CharField()
     modelVersion = serializers.CharField()
-    predictions = serializers.IntegerField()
-    failures = serializers.IntegerField()
-    latency = serializers.DictField(child=serializers.FloatField(allow_null=True))
-    meanConfidence = serializers.FloatField(allow_null=True)
-    outcomes = serializers.IntegerField()
+    predictions = serializers.IntegerField(help_text="Predictions served on this arm (shadow runs not included).")
+    shadowRuns = serializers.IntegerField(help_text="The challenger's shadow runs (never served), counted apart.")
+    failures = serializers.IntegerField(help_text="Served predictions that failed.")
+    shadowFailures = serializers.IntegerField(help_text="Shadow runs that failed.")
+    latency = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        help_text="mean and p95 in ms of the served requests, one figure per request (a batch is one).",
+    )
+    meanConfidence = serializers.FloatField(allow_null=True, help_text="over the arm's answers, served or shadow")
+    outcomes = serializers.IntegerField(help_text="outcomes of the arm's answers, served or shadow")
     accuracy = serializers.FloatField(allow_null=True, help_text="% correct, classifiers")
     mae = serializers.FloatField(allow_null=True, help_text="mean absolute error, numbers")
 

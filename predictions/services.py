@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -26,7 +27,7 @@ from predictions.ab.shadow import shadow_run
 from predictions.features import validate
 from predictions.ids import new_prediction_id, new_prediction_ids
 from predictions.providers import provider_for
-from predictions.recording import LogRow, log_label, prediction_logs_record
+from predictions.recording import LogRow, log_label, prediction_logs_record, request_metrics
 from registry.models import MLModel
 from registry.selectors import model_get
 
@@ -207,34 +208,34 @@ def cache_store(answers: list[Answer], use_cache: bool) -> None:
 
 
 def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | None, elapsed: float) -> None:
-    """Queue a log row and a metric per answer (predictions.recording, monitoring.services):
-    they reach the database after the response, not within this request."""
+    """Queue a log row per answer and the request's metrics, per row counts and one latency
+    (predictions.recording, monitoring.services): they reach the database after the
+    response, not within this request."""
     now = timezone.now()
     context = context or {}
     user_id = str(context.get("userId") or "")[:200]
     object_type = str(context.get("objectType") or "")[:100]
     object_id = str(context.get("objectId") or "")[:200]
-    logs, metrics = [], []
+    logs = []
     for a in answers:
-        assert a.prediction is not None  # every answer has one once the provider step is done
-        model, value, confidence = a.route.model, a.prediction.value, a.prediction.confidence
-        arm = a.route.arm or ""
+        model, value, confidence = a.route.model, a.result.value, a.result.confidence
         logs.append(LogRow(
             id=a.prediction_id, model_id=model.pk, model_version=model.version,
-            requested_model_id=requested.pk, ab_arm=arm, provider=model.provider,
+            requested_model_id=requested.pk, ab_arm=a.route.arm or "", provider=model.provider,
             features=a.features, prediction=value, label=log_label(value), confidence=confidence,
             cached=a.cached, shadow=False, user_id=user_id, object_type=object_type,
             object_id=object_id, created_at=now, actual=None, feedback_at=None,
-        ))
-        metrics.append(MetricRecord(
-            model_id=model.pk, model_version=model.version, timestamp=now, latency_ms=elapsed,
-            confidence=confidence, cached=a.cached, success=True, provider=model.provider, ab_arm=arm,
         ))
     try:
         prediction_logs_record(logs)
     except Exception:
         logger.exception("Could not log %d prediction(s)", len(logs))
-    metrics_record(metrics)
+    metrics_record(request_metrics(
+        ((a.route.model, a.route.arm or "", a.cached, a.result.confidence) for a in answers),
+        latency_ms=elapsed, timestamp=now,
+        # a model that failed and whose rows its fallback answered was timed with its failure
+        timed_already={(a.fallback_from, a.route.arm or "") for a in answers if a.fallback_from},
+    ))
 
 
 def response(requested: MLModel, a: Answer, elapsed: float) -> dict[str, Any]:
@@ -281,16 +282,19 @@ def _batch_rows(rows: Any) -> list[Any]:
 
 
 def _record_failure(model: MLModel, group: list[Answer], exc: Exception, started: float) -> None:
+    """One failed record per arm of the rows `model` did not answer, carrying their count
+    and the request's latency so far."""
     now = timezone.now()
     code = getattr(exc, "code", "provider_failed")
     message = getattr(exc, "message", type(exc).__name__)
+    arms = Counter(a.route.arm or "" for a in group)
     metrics_record([
         MetricRecord(
             model_id=model.pk, model_version=model.version, timestamp=now, latency_ms=_ms(started),
             confidence=None, cached=False, success=False, provider=model.provider,
-            ab_arm=a.route.arm or "", error=str(message)[:500], error_code=str(code)[:50],
+            ab_arm=arm, error=str(message)[:500], error_code=str(code)[:50], rows=rows,
         )
-        for a in group
+        for arm, rows in arms.items()
     ])
 
 
