@@ -53,3 +53,31 @@ class Metric(models.Model):
     def __str__(self) -> str:
         return f"{self.model_id} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.latency_ms:.1f} ms"
 
+
+class DriftReference(models.Model):
+    """Inputs an admin uploaded as what a model's inputs should look like: its drift is
+    judged against them (before its explanationBackground or training-data sample)."""
+
+    model = models.OneToOneField("registry.MLModel", on_delete=models.CASCADE, primary_key=True,
+                                 related_name="drift_reference")
+    rows = models.JSONField()  # feature rows, each validated against the model's featureSchema
+    row_count = models.PositiveIntegerField()
+    uploaded_at = models.DateTimeField()
+    uploaded_by = models.CharField(max_length=200)  # admin user, or token:NAME
+    source = models.CharField(max_length=10)  # "json" or "csv"
+
+    def __str__(self) -> str:
+        return f"Drift reference of {self.model_id} ({self.row_count} rows)"
+
+    def columns(self) -> dict[str, list]:
+        """The rows as one list of values per feature (the form drift tests take)."""
+        return rows_to_columns(self.rows)
+
+
+def rows_to_columns(rows: list[dict]) -> dict[str, list]:
+    columns: dict[str, list] = {}
+    for row in rows:
+        for name, value in row.items():
+            if value is not None:
+                columns.setdefault(name, []).append(value)
+    return columns
