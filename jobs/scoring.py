@@ -22,7 +22,7 @@ from jobs import inputs
 from jobs.columns import validate_columns
 from jobs.models import InputFormat, Job, JobChunk
 from ml.schema import FeatureError, validate_features
-from predictions.ab.routing import choose_arm
+from predictions.ab.routing import route_rows
 from predictions.features import feature_specs
 from predictions.ids import new_prediction_ids
 from predictions.recording import LogRow, log_label
@@ -195,13 +195,9 @@ def object_ids(values: list[Any]) -> list[str]:
 def answer_rows(job: Job, requested: MLModel, rows: list[Row], errors: list[RowError],
                 started: float) -> list[tuple[Row, Answer]]:
     ids = new_prediction_ids(len(rows))
-    # Without an A/B test every row has the same route: it is chosen once.
-    first = choose_arm(requested, None)
-    shared = first if first.arm is None else None
-    pairs = []
-    for row, prediction_id in zip(rows, ids, strict=True):
-        route = shared or choose_arm(requested, {"objectId": row.object_id} if row.object_id else None)
-        pairs.append((row, Answer(route, cast(dict, row.features), prediction_id=prediction_id)))
+    routes = route_rows(requested, [{"objectId": row.object_id} if row.object_id else None for row in rows])
+    pairs = [(row, Answer(route, cast(dict, row.features), prediction_id=prediction_id))
+             for row, route, prediction_id in zip(rows, routes, ids, strict=True)]
     answers = [a for _, a in pairs]
     cache_lookup(answers, job.use_cache)
     try:

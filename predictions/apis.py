@@ -55,7 +55,8 @@ class BatchPredictionApi(APIView):
             body.is_valid(raise_exception=True)
             data = body.validated_data
         results = services.predict_batch(
-            model_id=data["modelId"], rows=data["features"], use_cache=data["useCache"]
+            model_id=data["modelId"], rows=data["features"], use_cache=data["useCache"],
+            contexts=data.get("contexts"),
         )
         return Response({"results": results})
 

@@ -32,6 +32,11 @@ class BatchRequestSerializer(serializers.Serializer):
     modelId = serializers.CharField(max_length=100)
     features = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
     useCache = serializers.BooleanField(required=False, default=True)
+    contexts = ContextSerializer(
+        many=True, required=False,
+        help_text="One context per row, in the rows' order (as many as `features`): each row is routed "
+                  "(sticky A/B arm per object) and logged with its own context. `{}` for a row without one.",
+    )
 
 
 class PredictionMetadataSerializer(serializers.Serializer):
@@ -149,17 +154,13 @@ def plain_prediction_request(data: Any) -> dict[str, Any] | None:
     if arm is not None:
         out["abArm"] = arm
     if "context" in data:
-        context = data["context"]
-        if not isinstance(context, dict) or not context.keys() <= CONTEXT_LIMITS.keys():
+        if not _plain_context(data["context"]):
             return None
-        for key, value in context.items():
-            if not _plain_text(value, CONTEXT_LIMITS[key]):
-                return None
-        out["context"] = dict(context)
+        out["context"] = dict(data["context"])
     return out
 
 
-BATCH_KEYS = {"modelId", "features", "useCache"}
+BATCH_KEYS = {"modelId", "features", "useCache", "contexts"}
 
 
 def plain_batch_request(data: Any) -> dict[str, Any] | None:
@@ -175,10 +176,24 @@ def plain_batch_request(data: Any) -> dict[str, Any] | None:
         return None
     if any(row is None for row in rows):  # the serializer refuses null rows
         return None
-    return {"modelId": model_id, "features": rows, "useCache": use_cache}
+    out = {"modelId": model_id, "features": rows, "useCache": use_cache}
+    if "contexts" in data:
+        contexts = data["contexts"]
+        if not isinstance(contexts, list) or not all(_plain_context(c) for c in contexts):
+            return None
+        out["contexts"] = [dict(c) for c in contexts]
+    return out
+
+
+def _plain_context(context: Any) -> bool:
+    """A context ContextSerializer keeps unchanged."""
+    if not isinstance(context, dict) or not context.keys() <= CONTEXT_LIMITS.keys():
+        return False
+    return all(_plain_text(value, CONTEXT_LIMITS[key]) for key, value in context.items())
 
 
 def _plain_text(value: Any, limit: int) -> bool:
     """A string DRF's CharField keeps unchanged: within its length, not padded (it trims),
     and without NUL characters (it refuses them)."""
     return isinstance(value, str) and len(value) <= limit and value.strip() == value and "\x00" not in value
+
