@@ -47,9 +47,15 @@ def job(lines: list[str], *, score: bool = True, object_type: str = "lead") -> J
 
 def store_everything_about(api, object_id: str) -> Job:
     """The object in every place the service keeps an id: single predictions (typed and not),
-    an outcome, a scored job's results, log rows and a row error, a job not scored yet."""
+    a batch row's context, an outcome, a scored job's results, log rows and a row error, a job
+    not scored yet."""
     predict(api, object_id)
     predict(api, object_id, object_type=None)
+    features = {"company_size": 5, "industry": "Retail", "engagement_score": 5, "job_title": "Analyst", "budget": 10}
+    assert api.post("/api/v1/predictions/batch/", {
+        "modelId": "lead-scoring-v1", "features": [features, features],
+        "contexts": [{"objectId": object_id, "objectType": "lead"}, {"objectId": "L-OTHER", "objectType": "lead"}],
+    }, format="json").status_code == 200
     logged = PredictionLog.objects.filter(object_id=object_id).first()
     assert api.post(f"/api/v1/predictions/{logged.pk}/feedback/", {"actual": "hot"}, format="json").status_code == 201
     job([f"{object_id},10,Technology,40,CEO,5000", f"{object_id},10,Technology,not-a-number,CEO,5000",
@@ -67,12 +73,12 @@ def test_it_erases_every_trace_of_an_object_and_answers_the_counts(api, staff_ap
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["objectType"] == "lead" and SECRET not in response.content.decode()
-    assert body["erased"] == {"predictions.PredictionLog": 3, "jobs.JobRowError": 1,
+    assert body["erased"] == {"predictions.PredictionLog": 4, "jobs.JobRowError": 1,
                               "jobs.JobChunk.output": 1, "jobs.JobChunk.input": 1}
-    assert body["total"] == 6
+    assert body["total"] == 7
     assert traces_of(SECRET) == []
     assert PredictionLog.objects.filter(object_id="L-KEEP").count() == 1
-    assert PredictionLog.objects.filter(object_id="L-OTHER").count() == 1  # the scored job's other row
+    assert PredictionLog.objects.filter(object_id="L-OTHER").count() == 2  # the batch's and the job's other rows
     # The pending job still scores its other row; the erased one is a failed row naming nothing.
     for chunk in JobChunk.objects.filter(job=pending):
         jobs.chunk_score(chunk_id=chunk.pk)
