@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
 
-from predictions.providers import provider_for
-from predictions.providers.external import ExternalProvider
-from registry.models import MLModel
-from registry.selectors import model_list
+if TYPE_CHECKING:
+    from registry.models import MLModel
 
 logger = logging.getLogger(__name__)
 CIRCUIT_STATES = ("closed", "open", "half-open")
@@ -39,6 +38,14 @@ class CircuitStateCollector:
 
 
 def _circuit_states() -> Iterator[tuple[MLModel, str]]:
+    # Imported at the first scrape, not when Django starts: loading the providers (numpy,
+    # scikit-learn, SDKs) in every process at startup, Celery workers before they fork their
+    # pool included, kept tests/alerts/test_worker.py's alerts from ever firing (the cause
+    # inside the worker was not pinned down; importing here fixed it).
+    from predictions.providers import provider_for
+    from predictions.providers.external import ExternalProvider
+    from registry.selectors import model_list
+
     for model in model_list():
         if not model.is_active:
             continue
