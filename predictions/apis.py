@@ -8,17 +8,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apiauth.permissions import IsStaff
+from core.shapes import body_of, serializer_of
 from predictions import feedback, services
 from predictions.ab.report import ab_test_report
 from predictions.providers import feature_schema_import
 from predictions.serializers import (
-    AbTestReportSerializer,
+    AbTestReport,
     BatchRequestSerializer,
-    BatchResponseSerializer,
+    BatchResponse,
     FeedbackRequestSerializer,
-    FeedbackResponseSerializer,
+    FeedbackResponse,
     PredictionRequestSerializer,
-    PredictionResponseSerializer,
+    PredictionResponse,
     plain_batch_request,
     plain_prediction_request,
 )
@@ -30,7 +31,7 @@ from registry.serializers import ModelSerializer
 class PredictionApi(APIView):
     error_statuses = (404, 409, 422, 502, 504)
 
-    @extend_schema(request=PredictionRequestSerializer, responses=PredictionResponseSerializer)
+    @extend_schema(request=PredictionRequestSerializer, responses=serializer_of(PredictionResponse))
     def post(self, request: Request) -> Response:
         data = plain_prediction_request(request.data)
         if data is None:  # anything unusual: the serializer decides, and words the error
@@ -41,13 +42,13 @@ class PredictionApi(APIView):
             model_id=data["modelId"], features=data["features"], context=data.get("context"),
             use_cache=data["useCache"], forced_arm=data.get("abArm"),
         )
-        return Response(answer)
+        return Response(body_of(answer))
 
 
 class BatchPredictionApi(APIView):
     error_statuses = (404, 409, 422, 502, 504)
 
-    @extend_schema(request=BatchRequestSerializer, responses=BatchResponseSerializer)
+    @extend_schema(request=BatchRequestSerializer, responses=serializer_of(BatchResponse))
     def post(self, request: Request) -> Response:
         data = plain_batch_request(request.data)
         if data is None:
@@ -57,15 +58,15 @@ class BatchPredictionApi(APIView):
         results = services.predict_batch(
             model_id=data["modelId"], rows=data["features"], use_cache=data["useCache"]
         )
-        return Response({"results": results})
+        return Response(body_of(results))
 
 
 class PredictionFeedbackApi(APIView):
     """The outcome of a prediction: 201 when recorded, 200 when the same outcome was already
     recorded (a retry), 409 when a different one was."""
 
-    @extend_schema(request=FeedbackRequestSerializer, responses={201: FeedbackResponseSerializer,
-                                                                  200: FeedbackResponseSerializer})
+    @extend_schema(request=FeedbackRequestSerializer, responses={201: serializer_of(FeedbackResponse),
+                                                                  200: serializer_of(FeedbackResponse)})
     def post(self, request: Request, prediction_id: uuid.UUID) -> Response:
         body = FeedbackRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -76,7 +77,7 @@ class PredictionFeedbackApi(APIView):
 
 
 class AbTestReportApi(APIView):
-    @extend_schema(responses=AbTestReportSerializer)
+    @extend_schema(responses=serializer_of(AbTestReport))
     def get(self, request: Request, model_id: str) -> Response:
         return Response(ab_test_report(model_get_fresh(model_id)))
 

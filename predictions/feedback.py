@@ -13,10 +13,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.shapes import body_of
 from hotcrm_ai.errors import Conflict, InvalidInput, NotFound, NotSupported
 from predictions.ids import minted_at, shadow_id
 from predictions.models import PredictionLog
 from predictions.recording import log_buffer
+from predictions.serializers import FeedbackResponse
 from registry.models import MLModel, ModelType
 
 # Beyond twice the flush interval, how long a flush itself may take under load.
@@ -120,16 +122,16 @@ def predicted_number(prediction: Any) -> float | None:
 
 
 def outcome_feedback_body(log: PredictionLog) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "predictionId": str(log.pk), "modelId": log.model_id, "abTestArm": log.ab_arm or None,
-        "actual": log.actual, "recordedAt": log.feedback_at.isoformat() if log.feedback_at else None,
-    }
+    response = FeedbackResponse(
+        predictionId=str(log.pk), modelId=log.model_id, abTestArm=log.ab_arm or None, actual=log.actual,
+        recordedAt=log.feedback_at.isoformat() if log.feedback_at else None,
+    )
     if isinstance(log.actual, str):
-        body["correct"] = log.label == log.actual
+        response.correct = log.label == log.actual
     else:
         predicted = predicted_number(log.prediction)
-        body["absoluteError"] = None if predicted is None else abs(predicted - float(cast(float, log.actual)))
-    return body
+        response.absoluteError = None if predicted is None else abs(predicted - float(cast(float, log.actual)))
+    return body_of(response)
 
 
 def _labels_of(prediction: Any) -> tuple[str, ...]:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import field
+from typing import Any, Literal
 
 from rest_framework import serializers
+
+from core.shapes import OMIT, Omitted, doc, shape
 
 
 class ContextSerializer(serializers.Serializer):
@@ -34,34 +37,40 @@ class BatchRequestSerializer(serializers.Serializer):
     useCache = serializers.BooleanField(required=False, default=True)
 
 
-class PredictionMetadataSerializer(serializers.Serializer):
-    predictionId = serializers.UUIDField()
-    requestedModelId = serializers.CharField()
-    abTestArm = serializers.ChoiceField(choices=["challenger", "champion"], allow_null=True)
-    provider = serializers.CharField()
-    confidenceSource = serializers.ChoiceField(
-        choices=["model", "logprobs", "stated"], allow_null=True,
-        help_text="Where `confidence` came from: the model's own probability or interval, an LLM's "
-                  "token probabilities, or the confidence an LLM stated in its answer; null without one.",
-    )
-    fallbackFrom = serializers.CharField(
-        required=False, help_text="Present when the configured fallback model answered because this model failed.",
-    )
-    fallbackReason = serializers.CharField(required=False, help_text="provider_failed or provider_timeout")
+# --- response shapes: each builds its body (core.shapes.body) and documents it ------------
+
+Arm = Literal["challenger", "champion"]
+ConfidenceSource = Literal["model", "logprobs", "stated"]
 
 
-class PredictionResponseSerializer(serializers.Serializer):
-    prediction = serializers.JSONField()
-    confidence = serializers.FloatField(allow_null=True)
-    modelId = serializers.CharField()
-    modelVersion = serializers.CharField()
-    processingTime = serializers.FloatField()
-    cached = serializers.BooleanField()
-    metadata = PredictionMetadataSerializer()
+@shape
+class PredictionMetadata:
+    predictionId: str = field(metadata=doc(format="uuid"))
+    requestedModelId: str
+    abTestArm: Arm | None
+    provider: str
+    confidenceSource: ConfidenceSource | None = field(metadata=doc(
+        "Where `confidence` came from: the model's own probability or interval, an LLM's "
+        "token probabilities, or the confidence an LLM stated in its answer; null without one."))
+    fallbackFrom: str | Omitted = field(default=OMIT, metadata=doc(
+        "Present when the configured fallback model answered because this model failed."))
+    fallbackReason: str | Omitted = field(default=OMIT, metadata=doc("provider_failed or provider_timeout"))
 
 
-class BatchResponseSerializer(serializers.Serializer):
-    results = PredictionResponseSerializer(many=True)
+@shape
+class PredictionResponse:
+    prediction: Any
+    confidence: float | None
+    modelId: str
+    modelVersion: str
+    processingTime: float
+    cached: bool
+    metadata: PredictionMetadata
+
+
+@shape
+class BatchResponse:
+    results: list[PredictionResponse]
 
 
 class FeedbackRequestSerializer(serializers.Serializer):
@@ -79,47 +88,53 @@ class FeedbackRequestSerializer(serializers.Serializer):
         return value
 
 
-class FeedbackResponseSerializer(serializers.Serializer):
-    predictionId = serializers.UUIDField()
-    modelId = serializers.CharField()
-    abTestArm = serializers.CharField(allow_null=True)
-    actual = serializers.JSONField()
-    recordedAt = serializers.DateTimeField()
-    correct = serializers.BooleanField(required=False)
-    absoluteError = serializers.FloatField(required=False, allow_null=True)
+@shape
+class FeedbackResponse:
+    predictionId: str = field(metadata=doc(format="uuid"))
+    modelId: str
+    abTestArm: str | None
+    actual: Any
+    recordedAt: str | None = field(metadata=doc(format="date-time"))
+    correct: bool | Omitted = OMIT
+    absoluteError: float | Omitted | None = OMIT
 
 
-class AbArmSerializer(serializers.Serializer):
-    modelId = serializers.CharField()
-    modelVersion = serializers.CharField()
-    predictions = serializers.IntegerField()
-    failures = serializers.IntegerField()
-    latency = serializers.DictField(child=serializers.FloatField(allow_null=True))
-    meanConfidence = serializers.FloatField(allow_null=True)
-    outcomes = serializers.IntegerField()
-    accuracy = serializers.FloatField(allow_null=True, help_text="% correct, classifiers")
-    mae = serializers.FloatField(allow_null=True, help_text="mean absolute error, numbers")
+@shape
+class AbArmReport:
+    openapi_name = "AbArm"
+
+    modelId: str
+    modelVersion: str
+    predictions: int
+    failures: int
+    latency: dict[str, float | None]
+    meanConfidence: float | None
+    outcomes: int
+    accuracy: float | None = field(metadata=doc("% correct, classifiers"))
+    mae: float | None = field(metadata=doc("mean absolute error, numbers"))
 
 
-class AbSignificanceSerializer(serializers.Serializer):
-    test = serializers.CharField()
-    winner = serializers.CharField(allow_null=True)
-    pValue = serializers.FloatField(allow_null=True)
-    confidenceLevel = serializers.IntegerField()
-    outcomesNeeded = serializers.IntegerField(allow_null=True)
-    text = serializers.CharField()
+@shape
+class AbSignificance:
+    test: str
+    winner: str | None
+    pValue: float | None
+    confidenceLevel: int
+    outcomesNeeded: int | None
+    text: str
 
 
-class AbTestReportSerializer(serializers.Serializer):
-    modelId = serializers.CharField()
-    championModelId = serializers.CharField()
-    enabled = serializers.BooleanField()
-    mode = serializers.CharField()
-    trafficPercentage = serializers.FloatField()
-    metric = serializers.ChoiceField(choices=["accuracy", "mae"])
-    arms = serializers.DictField(child=AbArmSerializer())
-    significance = AbSignificanceSerializer()
-    verdict = serializers.CharField()
+@shape
+class AbTestReport:
+    modelId: str
+    championModelId: str
+    enabled: bool
+    mode: str
+    trafficPercentage: float
+    metric: Literal["accuracy", "mae"]
+    arms: dict[str, AbArmReport]
+    significance: AbSignificance
+    verdict: str
 
 
 CONTEXT_LIMITS = {"userId": 200, "objectType": 100, "objectId": 200}
