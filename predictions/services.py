@@ -249,9 +249,9 @@ def responses(requested: MLModel, answers: list[Answer], elapsed: float) -> list
     for a in answers:
         model, prediction = a.route.model, a.result
         metadata = PredictionMetadata(
-            predictionId=a.prediction_id, requestedModelId=requested.pk, abTestArm=cast(Arm | None, a.route.arm),
+            predictionId=a.prediction_id, requestedModelId=requested.pk, abTestArm=cast("Arm | None", a.route.arm),
             provider=model.provider,
-            confidenceSource=cast(ConfidenceSource, prediction.confidence_source) if prediction.confidence is not None else None,
+            confidenceSource=cast("ConfidenceSource", prediction.confidence_source) if prediction.confidence is not None else None,
         )
         if a.fallback_from:
             metadata.fallbackFrom, metadata.fallbackReason = a.fallback_from, a.fallback_reason
