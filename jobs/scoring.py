@@ -23,7 +23,7 @@ from jobs.columns import validate_columns
 from jobs.models import InputFormat, Job, JobChunk
 from ml.schema import FeatureError, validate_features
 from predictions.ab.routing import route_rows
-from predictions.features import feature_specs
+from predictions.features import feature_specs, schemaless_features
 from predictions.ids import new_prediction_ids
 from predictions.recording import LogRow, log_label
 from predictions.services import (
@@ -169,7 +169,7 @@ def _json_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], error
         object_id = object_ids([record.get(job.id_column, "")])[0] if job.id_column else ""
         features = {k: v for k, v in record.items() if k != job.id_column and (not names or k in names)}
         try:
-            rows.append(Row(number, object_id, validate_features(specs, features) if specs else features))
+            rows.append(Row(number, object_id, validate_features(specs, features) if specs else schemaless_features(features)))
         except FeatureError as exc:
             errors.append(RowError(number, object_id, exc.code, exc.message))
     return rows
