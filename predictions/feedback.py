@@ -86,12 +86,13 @@ def _feedback_record(prediction_id: str, actual: Any) -> tuple[PredictionLog, bo
     return log, True
 
 
-def outcome_to_record(log: PredictionLog, actual: Any, model_types: dict[str, str | None] | None = None) -> Any:
+def outcome_to_record(log: PredictionLog, actual: Any, model_types: dict[str, str | None] | None = None, *,
+                      text_numbers: bool = False) -> Any:
     """The outcome `log` (a prediction row locked by the caller's transaction) is to record,
     `actual` validated for its model; None when it already has this very outcome (a retry);
     a different one is a 409. Feedback by id and outcomes by object both decide here.
     `model_types` memoises the answering models' types across the rows of one request."""
-    value = outcome_validate(log, actual, model_types)
+    value = outcome_validate(log, actual, model_types, text_numbers=text_numbers)
     if log.actual is None:
         return value
     if log.actual == value:
@@ -113,7 +114,10 @@ def outcomes_store(values: dict[Any, Any], now: datetime) -> None:
         PredictionLog.objects.filter(pk__in=ids, actual__isnull=True).update(actual=value, feedback_at=now)
 
 
-def outcome_validate(log: PredictionLog, actual: Any, model_types: dict[str, str | None] | None = None) -> Any:
+def outcome_validate(log: PredictionLog, actual: Any, model_types: dict[str, str | None] | None = None, *,
+                     text_numbers: bool = False) -> Any:
+    """`actual` as `log`'s model takes it. With `text_numbers` a number may come as its text
+    (a CSV cell of an outcomes job, where every value is text)."""
     if model_types is None:
         model_types = {}
     if log.model_id not in model_types:
@@ -121,6 +125,8 @@ def outcome_validate(log: PredictionLog, actual: Any, model_types: dict[str, str
     model_type = model_types[log.model_id]
     kind = outcome_kind(model_type) if model_type else _kind_from_prediction(log)
     if kind == "number":
+        if text_numbers and isinstance(actual, str):
+            actual = _number_of(actual)
         if isinstance(actual, bool) or not isinstance(actual, int | float) or not math.isfinite(actual):
             raise InvalidInput("'actual' must be a finite number for this model.", code="invalid_actual")
         return float(actual)
@@ -163,6 +169,13 @@ def feedback_response(log: PredictionLog, shape: type[F], **more: Any) -> F:
         predicted = predicted_number(log.prediction)
         response.absoluteError = None if predicted is None else abs(predicted - float(cast(float, log.actual)))
     return response
+
+
+def _number_of(text: str) -> Any:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return text  # refused as not a number by the caller
 
 
 def _labels_of(prediction: Any) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ class ObjectOutcome:
     object_id: str
     actual: Any
     model_id: str | None = None  # only the predictions of (or answered by) this model
+    actual_is_text: bool = False  # a CSV cell: a number may come as its text
 
 
 @dataclass
@@ -118,7 +119,7 @@ def _decide(outcome: ObjectOutcome, logs: list[PredictionLog], model_types: dict
     decided = []
     for log in sorted(logs, key=lambda log: (log.model_id, str(log.pk))):
         try:
-            decided.append((log, outcome_to_record(log, outcome.actual, model_types)))
+            decided.append((log, outcome_to_record(log, outcome.actual, model_types, text_numbers=outcome.actual_is_text)))
         except (InvalidInput, NotSupported) as exc:
             if len(logs) > 1:  # several models' predictions: say which one refused, and how to choose
                 exc.message = f"{exc.message} (model '{log.model_id}'; send modelId to report an outcome to one model only)"
