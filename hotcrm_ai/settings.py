@@ -331,6 +331,9 @@ SPECTACULAR_SETTINGS = {
 # Values of several types, read as `settings.HOTCRM["KEY"]` wherever they are needed.
 HOTCRM: dict[str, Any] = {
     "BATCH_LIMIT": env_int("BATCH_LIMIT", 1000),
+    # An outcome posted by object (POST /outcomes/) reaches that object's latest prediction
+    # per model made within this many days; older predictions are not judged by it.
+    "OUTCOME_WINDOW_DAYS": env_int("OUTCOME_WINDOW_DAYS", 90),
     # The largest ONNX file a data scientist may upload for a local model (bytes).
     "ONNX_MAX_BYTES": env_int("ONNX_MAX_BYTES", 50 * 1024 * 1024),
     "MAX_BODY_BYTES": MAX_BODY_BYTES,
@@ -407,6 +410,9 @@ HOTCRM: dict[str, Any] = {
     "RETENTION_BATCH_ROWS": max(1, env_int("RETENTION_BATCH_ROWS", 5_000 if DATABASE_URL else 1_000)),
     "RETENTION_BATCH_PAUSE": env_float("RETENTION_BATCH_PAUSE", 0.05),
 }
+
+if HOTCRM["OUTCOME_WINDOW_DAYS"] < 1:
+    raise ImproperlyConfigured("OUTCOME_WINDOW_DAYS must be at least 1 day.")
 
 # --- Alerts ---------------------------------------------------------------------------
 # One evaluator across all machines runs every ALERT_INTERVAL seconds (alerts/services.py).

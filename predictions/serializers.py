@@ -1,8 +1,13 @@
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import field
+from typing import Any, Literal
 
+from django.conf import settings
 from rest_framework import serializers
+
+from core.shapes import OMIT, Omitted, doc, shape
+from hotcrm_ai.errors import InvalidInput
 
 
 class ContextSerializer(serializers.Serializer):
@@ -39,34 +44,40 @@ class BatchRequestSerializer(serializers.Serializer):
     )
 
 
-class PredictionMetadataSerializer(serializers.Serializer):
-    predictionId = serializers.UUIDField()
-    requestedModelId = serializers.CharField()
-    abTestArm = serializers.ChoiceField(choices=["challenger", "champion"], allow_null=True)
-    provider = serializers.CharField()
-    confidenceSource = serializers.ChoiceField(
-        choices=["model", "logprobs", "stated"], allow_null=True,
-        help_text="Where `confidence` came from: the model's own probability or interval, an LLM's "
-                  "token probabilities, or the confidence an LLM stated in its answer; null without one.",
-    )
-    fallbackFrom = serializers.CharField(
-        required=False, help_text="Present when the configured fallback model answered because this model failed.",
-    )
-    fallbackReason = serializers.CharField(required=False, help_text="provider_failed or provider_timeout")
+# --- response shapes: each builds its body (core.shapes.body) and documents it ------------
+
+Arm = Literal["challenger", "champion"]
+ConfidenceSource = Literal["model", "logprobs", "stated"]
 
 
-class PredictionResponseSerializer(serializers.Serializer):
-    prediction = serializers.JSONField()
-    confidence = serializers.FloatField(allow_null=True)
-    modelId = serializers.CharField()
-    modelVersion = serializers.CharField()
-    processingTime = serializers.FloatField()
-    cached = serializers.BooleanField()
-    metadata = PredictionMetadataSerializer()
+@shape
+class PredictionMetadata:
+    predictionId: str = field(metadata=doc(format="uuid"))
+    requestedModelId: str
+    abTestArm: Arm | None
+    provider: str
+    confidenceSource: ConfidenceSource | None = field(metadata=doc(
+        "Where `confidence` came from: the model's own probability or interval, an LLM's "
+        "token probabilities, or the confidence an LLM stated in its answer; null without one."))
+    fallbackFrom: str | Omitted = field(default=OMIT, metadata=doc(
+        "Present when the configured fallback model answered because this model failed."))
+    fallbackReason: str | Omitted = field(default=OMIT, metadata=doc("provider_failed or provider_timeout"))
 
 
-class BatchResponseSerializer(serializers.Serializer):
-    results = PredictionResponseSerializer(many=True)
+@shape
+class PredictionResponse:
+    prediction: Any
+    confidence: float | None
+    modelId: str
+    modelVersion: str
+    processingTime: float
+    cached: bool
+    metadata: PredictionMetadata
+
+
+@shape
+class BatchResponse:
+    results: list[PredictionResponse]
 
 
 class FeedbackRequestSerializer(serializers.Serializer):
@@ -84,47 +95,117 @@ class FeedbackRequestSerializer(serializers.Serializer):
         return value
 
 
-class FeedbackResponseSerializer(serializers.Serializer):
-    predictionId = serializers.UUIDField()
-    modelId = serializers.CharField()
-    abTestArm = serializers.CharField(allow_null=True)
-    actual = serializers.JSONField()
-    recordedAt = serializers.DateTimeField()
-    correct = serializers.BooleanField(required=False)
-    absoluteError = serializers.FloatField(required=False, allow_null=True)
+@shape
+class FeedbackResponse:
+    predictionId: str = field(metadata=doc(format="uuid"))
+    modelId: str
+    abTestArm: str | None
+    actual: Any
+    recordedAt: str | None = field(metadata=doc(format="date-time"))
+    correct: bool | Omitted = OMIT
+    absoluteError: float | Omitted | None = OMIT
 
 
-class AbArmSerializer(serializers.Serializer):
-    modelId = serializers.CharField()
-    modelVersion = serializers.CharField()
-    predictions = serializers.IntegerField()
-    failures = serializers.IntegerField()
-    latency = serializers.DictField(child=serializers.FloatField(allow_null=True))
-    meanConfidence = serializers.FloatField(allow_null=True)
-    outcomes = serializers.IntegerField()
-    accuracy = serializers.FloatField(allow_null=True, help_text="% correct, classifiers")
-    mae = serializers.FloatField(allow_null=True, help_text="mean absolute error, numbers")
+class OutcomeRequestSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "Outcome"  # the request component is "OutcomeRequest"
+
+    objectType = serializers.CharField(max_length=100, help_text="As sent in the predictions' `context.objectType`.")
+    objectId = serializers.CharField(max_length=200, help_text="As sent in the predictions' `context.objectId`.")
+    actual = serializers.JSONField(
+        help_text="What really happened: a class label for a classifier, a number for a regression or forecast.",
+    )
+    modelId = serializers.CharField(
+        max_length=100, required=False,
+        help_text="Only the predictions of this model (asked for, or answering on an A/B arm); else every model's.",
+    )
+
+    def validate_actual(self, value):
+        if value is None:
+            raise serializers.ValidationError("This field may not be null.")
+        return value
 
 
-class AbSignificanceSerializer(serializers.Serializer):
-    test = serializers.CharField()
-    winner = serializers.CharField(allow_null=True)
-    pValue = serializers.FloatField(allow_null=True)
-    confidenceLevel = serializers.IntegerField()
-    outcomesNeeded = serializers.IntegerField(allow_null=True)
-    text = serializers.CharField()
+@shape
+class OutcomeReached(FeedbackResponse):
+    requestedModelId: str = field(metadata=doc("The model the prediction was asked of (an A/B test's challenger)."))
+    predictedAt: str = field(metadata=doc(format="date-time"))
+    recorded: bool = field(metadata=doc("False when the prediction already had this outcome."))
 
 
-class AbTestReportSerializer(serializers.Serializer):
-    modelId = serializers.CharField()
-    championModelId = serializers.CharField()
-    enabled = serializers.BooleanField()
-    mode = serializers.CharField()
-    trafficPercentage = serializers.FloatField()
-    metric = serializers.ChoiceField(choices=["accuracy", "mae"])
-    arms = serializers.DictField(child=AbArmSerializer())
-    significance = AbSignificanceSerializer()
-    verdict = serializers.CharField()
+@shape
+class OutcomeResponse:
+    objectType: str
+    objectId: str
+    reached: list[OutcomeReached] = field(metadata=doc("The object's latest prediction per model in the window."))
+
+
+class OutcomeBatchRequestSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "OutcomeBatch"  # the request component is "OutcomeBatchRequest"
+
+    outcomes = OutcomeRequestSerializer(many=True, help_text="Up to BATCH_LIMIT (1,000) outcomes.")
+
+
+@shape
+class OutcomeBatchError:
+    code: str
+    message: str
+
+
+@shape
+class OutcomeBatchItem:
+    status: int = field(metadata=doc("What POST /outcomes/ would have answered for this item alone."))
+    objectType: str | None
+    objectId: str | None
+    reached: list[OutcomeReached] | Omitted = OMIT
+    error: OutcomeBatchError | Omitted = OMIT
+
+
+@shape
+class OutcomeBatchResponse:
+    results: list[OutcomeBatchItem] = field(metadata=doc("One per item, in input order."))
+    recorded: int = field(metadata=doc("Items that recorded an outcome (201)."))
+    unchanged: int = field(metadata=doc("Items whose predictions already had it (200)."))
+    failed: int = field(metadata=doc("Items refused (4xx), each with its error."))
+
+
+@shape
+class AbArmReport:
+    openapi_name = "AbArm"
+
+    modelId: str
+    modelVersion: str
+    predictions: int
+    failures: int
+    latency: dict[str, float | None]
+    meanConfidence: float | None
+    outcomes: int
+    accuracy: float | None = field(metadata=doc("% correct, classifiers"))
+    mae: float | None = field(metadata=doc("mean absolute error, numbers"))
+
+
+@shape
+class AbSignificance:
+    test: str
+    winner: str | None
+    pValue: float | None
+    confidenceLevel: int
+    outcomesNeeded: int | None
+    text: str
+
+
+@shape
+class AbTestReport:
+    modelId: str
+    championModelId: str
+    enabled: bool
+    mode: str
+    trafficPercentage: float
+    metric: Literal["accuracy", "mae"]
+    arms: dict[str, AbArmReport]
+    significance: AbSignificance
+    verdict: str
 
 
 CONTEXT_LIMITS = {"userId": 200, "objectType": 100, "objectId": 200}
@@ -197,3 +278,14 @@ def _plain_text(value: Any, limit: int) -> bool:
     and without NUL characters (it refuses them)."""
     return isinstance(value, str) and len(value) <= limit and value.strip() == value and "\x00" not in value
 
+
+def outcome_batch_items(data: Any) -> list[Any]:
+    """The items of an outcomes batch, each checked later on its own (one bad item must not
+    refuse the others, as OutcomeBatchRequestSerializer's list would)."""
+    items = data.get("outcomes") if isinstance(data, dict) else None
+    limit = settings.HOTCRM["BATCH_LIMIT"]
+    if not isinstance(items, list) or not items:
+        raise InvalidInput("'outcomes' must be a non-empty list of outcomes.", code="invalid_batch")
+    if len(items) > limit:
+        raise InvalidInput(f"A batch may hold at most {limit} outcomes (got {len(items)}).", code="batch_too_large")
+    return items
