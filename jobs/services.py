@@ -159,7 +159,7 @@ def _chunk_started(chunk: JobChunk) -> None:
 
 def _chunk_commit(job: Job, chunk: JobChunk, result: ChunkResult) -> None:
     now = timezone.now()
-    scored = len(result.logs)
+    scored = result.scored
     with transaction.atomic():
         # The done-mark first: a second run of this chunk stops here (on PostgreSQL it waits
         # for the first run's commit and then finds the chunk done).

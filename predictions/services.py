@@ -152,20 +152,27 @@ def invoke_provider(answers: list[Answer], started: float, *, on_failure: Fallba
         model = group[0].route.model
         try:
             results = provider_for(model).predict_batch(model, [a.features for a in group])
-        except ApplicationError as exc:
-            _record_failure(model, group, exc, started)
-            if on_failure(model, group, exc, started):
-                continue
-            raise
         except Exception as exc:
-            logger.exception("Model %s failed", model.pk)
-            _record_failure(model, group, exc, started)
-            error = ProviderFailed(f"Model '{model.pk}' failed to answer.")
-            if on_failure(model, group, error, started):
-                continue
-            raise error from None
+            provider_failed(model, group, exc, started, on_failure=on_failure)
+            continue
         for a, result in zip(group, results, strict=True):
             a.prediction = result
+
+
+def provider_failed(model: MLModel, group: list[Answer], exc: Exception, started: float, *,
+                    on_failure: Fallback) -> None:
+    """A provider's failure on `group`: recorded, then answered by `on_failure` (the
+    fallback) or raised as an ApplicationError."""
+    if isinstance(exc, ApplicationError):
+        _record_failure(model, group, exc, started)
+        if not on_failure(model, group, exc, started):
+            raise exc
+        return
+    logger.error("Model %s failed", model.pk, exc_info=exc)
+    _record_failure(model, group, exc, started)
+    error = ProviderFailed(f"Model '{model.pk}' failed to answer.")
+    if not on_failure(model, group, error, started):
+        raise error from None
 
 
 def answer_by_fallback(model: MLModel, group: list[Answer], error: ApplicationError, started: float) -> bool:
