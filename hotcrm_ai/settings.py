@@ -186,6 +186,9 @@ CELERY_QUEUE_DIR = VAR_DIR / "celery" / CACHE_KEY_PREFIX
 if CELERY_BROKER_URL.startswith("filesystem://"):
     (CELERY_QUEUE_DIR / "queue").mkdir(parents=True, exist_ok=True)
     (CELERY_QUEUE_DIR / "control").mkdir(parents=True, exist_ok=True)
+    # kombu's filesystem transport with atomic writes and claims (hotcrm_ai/broker.py): the
+    # stock one lost a message now and then to a consumer reading a file mid-write.
+    CELERY_BROKER_TRANSPORT = "hotcrm_ai.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_QUEUE_DIR / "queue"),
         "data_folder_out": str(CELERY_QUEUE_DIR / "queue"),
