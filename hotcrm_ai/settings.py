@@ -221,7 +221,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic tasks: {"name": {"task": "app.task_name", "schedule": seconds}}; see hotcrm_ai/celery.py.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "jobs-requeue-stalled": {"task": "jobs.requeue_stalled", "schedule": env_float("JOB_WATCHDOG_INTERVAL", 15.0)},
+    "jobs-requeue-stalled": {"task": "jobs.requeue_stalled", "schedule": env_float("JOB_WATCHDOG_INTERVAL", 5.0)},
 }
 
 # --- Auth, sessions, security ---------------------------------------------------------
@@ -392,6 +392,11 @@ HOTCRM: dict[str, Any] = {
     "JOB_MAX_ROWS": env_int("JOB_MAX_ROWS", 20_000_000),
     "JOB_CHUNK_ROWS": env_int("JOB_CHUNK_ROWS", 5_000),
     "JOB_STALL_SECONDS": env_float("JOB_STALL_SECONDS", 60.0),
+    # A worker scoring a chunk renews its heartbeat this often; a started, unfinished chunk
+    # whose heartbeat is older than the timeout lost its worker (SIGKILL, a machine gone) and
+    # is queued again at the next watchdog run, without waiting for JOB_STALL_SECONDS.
+    "JOB_HEARTBEAT_SECONDS": env_float("JOB_HEARTBEAT_SECONDS", 2.0),
+    "JOB_HEARTBEAT_TIMEOUT": env_float("JOB_HEARTBEAT_TIMEOUT", 10.0),
 }
 
 # --- Alerts ---------------------------------------------------------------------------

@@ -7,11 +7,14 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import IO
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -137,22 +140,48 @@ def chunk_score(*, chunk_id: int) -> None:
     except Exception as exc:  # deleted or deactivated since the job was queued
         job_fail(job_id=job.pk, error=getattr(exc, "message", str(exc)))
         return
+    with _heartbeat(chunk.pk):
+        try:
+            result = score_chunk(job, requested, chunk)
+        except (OperationalError, InterfaceError):
+            raise  # the database went away: the task retries
+        except Exception as exc:
+            # A chunk that cannot be scored fails its job at once, rather than being retried
+            # forever; the log has the traceback.
+            logger.exception("Chunk %s of job %s could not be scored", chunk.index, job.pk)
+            job_fail(job_id=job.pk, error=f"Chunk {chunk.index} could not be scored ({type(exc).__name__}).")
+            return
+        _chunk_commit(job, chunk, result)
+
+
+@contextmanager
+def _heartbeat(chunk_id: int) -> Iterator[None]:
+    """Renew the chunk's heartbeat from a thread while it is scored, so the watchdog tells a
+    worker that is slow from one that is gone within seconds (jobs_requeue_stalled)."""
+    interval = _limits()["JOB_HEARTBEAT_SECONDS"]
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                JobChunk.objects.filter(pk=chunk_id, done_at__isnull=True).update(heartbeat_at=timezone.now())
+        except Exception:  # a missed beat costs at most a second run of the chunk
+            logger.warning("Chunk %s: heartbeat failed", chunk_id, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"chunk-{chunk_id}-heartbeat", daemon=True)
+    thread.start()
     try:
-        result = score_chunk(job, requested, chunk)
-    except (OperationalError, InterfaceError):
-        raise  # the database went away: the task retries
-    except Exception as exc:
-        # A chunk that cannot be scored fails its job at once, rather than being retried
-        # forever; the log has the traceback.
-        logger.exception("Chunk %s of job %s could not be scored", chunk.index, job.pk)
-        job_fail(job_id=job.pk, error=f"Chunk {chunk.index} could not be scored ({type(exc).__name__}).")
-        return
-    _chunk_commit(job, chunk, result)
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=1)
 
 
 def _chunk_started(chunk: JobChunk) -> None:
     now = timezone.now()
-    JobChunk.objects.filter(pk=chunk.pk).update(started_at=now, attempts=F("attempts") + 1)
+    JobChunk.objects.filter(pk=chunk.pk).update(started_at=now, heartbeat_at=now, attempts=F("attempts") + 1)
     Job.objects.filter(pk=chunk.job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, started_at=now)
     Job.objects.filter(pk=chunk.job_id).update(progressed_at=now)
 
@@ -261,12 +290,13 @@ def job_results_erase(object_type: str, object_id: str) -> int:
 
 
 def jobs_requeue_stalled() -> int:
-    """Queue again every unfinished chunk of a job that has been quiet for JOB_STALL_SECONDS:
-    its tasks were lost (a worker killed mid-chunk on a broker without redelivery, a broker
-    restarted without persistence). A chunk queued twice is scored once. Returns how many
-    chunks were queued."""
+    """Queue again the chunks whose tasks were lost. A started chunk whose heartbeat stopped
+    for JOB_HEARTBEAT_TIMEOUT lost its worker (killed mid-chunk, on a broker without
+    redelivery); every unfinished chunk of a job quiet for JOB_STALL_SECONDS lost its queued
+    tasks (a broker restarted without persistence). A chunk queued twice is scored once.
+    Returns how many chunks were queued."""
+    queued = _requeue_dead_chunks()
     cutoff = timezone.now() - timedelta(seconds=_limits()["JOB_STALL_SECONDS"])
-    queued = 0
     for job_id in Job.objects.filter(status__in=ACTIVE_STATUSES, progressed_at__lt=cutoff).values_list("pk", flat=True):
         if not Job.objects.filter(pk=job_id, progressed_at__lt=cutoff).update(progressed_at=timezone.now()):
             continue  # another check took it
@@ -276,6 +306,24 @@ def jobs_requeue_stalled() -> int:
         chunks_dispatch(ids)
         queued += len(ids)
     return queued
+
+
+def _requeue_dead_chunks() -> int:
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=_limits()["JOB_HEARTBEAT_TIMEOUT"])
+    dead = []
+    for job_id in Job.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True):
+        for chunk_id in JobChunk.objects.filter(job_id=job_id, done_at__isnull=True,
+                                                heartbeat_at__lt=cutoff).values_list("pk", flat=True):
+            # The conditional update claims it: two watchdogs never queue one chunk twice.
+            if JobChunk.objects.filter(pk=chunk_id, done_at__isnull=True, heartbeat_at__lt=cutoff).update(
+                    heartbeat_at=now):
+                dead.append(chunk_id)
+    if dead:
+        logger.warning("Queueing %d chunk(s) again whose worker stopped beating for %s s", len(dead),
+                       _limits()["JOB_HEARTBEAT_TIMEOUT"])
+        chunks_dispatch(dead)
+    return len(dead)
 
 
 def model_for_job(job: Job) -> MLModel:
