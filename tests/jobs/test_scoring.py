@@ -47,8 +47,8 @@ def quoted(data: bytes) -> bytes:
 
 def test_it_answers_and_logs_a_plain_chunk_as_the_careful_path_does(api, builtin_models_restored):
     data = lead_csv(120) + b"L-x, 42 ,Retail, 7 ,CEO,1e3\n"  # spaces and an exponent, as CSV says them
-    plain_id, plain = score(api, data, idColumn="lead_id", objectType="plain")
-    careful_id, careful = score(api, quoted(data), idColumn="lead_id", objectType="careful")
+    _, plain = score(api, data, idColumn="lead_id", objectType="plain")
+    _, careful = score(api, quoted(data), idColumn="lead_id", objectType="careful")
     strip = ("predictionId",)
     assert [{k: v for k, v in r.items() if k not in strip} for r in plain] == [
         {k: v for k, v in r.items() if k not in strip} for r in careful]
@@ -106,7 +106,7 @@ def test_it_queues_again_a_started_chunk_whose_worker_stopped_beating(api, built
     settings.HOTCRM = {**settings.HOTCRM, "JOB_CHUNK_ROWS": 10, "JOB_HEARTBEAT_TIMEOUT": 10,
                        "JOB_STALL_SECONDS": 3600}
     job = upload(api, lead_csv(30)).json()
-    dead, alive, waiting = JobChunk.objects.filter(job_id=job["id"]).order_by("index")
+    dead, alive, _waiting = JobChunk.objects.filter(job_id=job["id"]).order_by("index")
     now = timezone.now()
     JobChunk.objects.filter(pk=dead.pk).update(started_at=now - timedelta(seconds=30),
                                                heartbeat_at=now - timedelta(seconds=11))
