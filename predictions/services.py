@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -221,7 +222,11 @@ def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | 
     user_id = str(context.get("userId") or "")[:200]
     object_type = str(context.get("objectType") or "")[:100]
     object_id = str(context.get("objectId") or "")[:200]
-    logs, metrics = [], []
+    logs = []
+    # A batch's rows answered by one model on one arm share their latency: one metric record
+    # stands for them all, carrying their row count and mean confidence (as a job chunk's
+    # does; stats weigh records by rows). Per-row records were a third of a 1,000-row batch.
+    groups: dict[tuple[str, str, bool], list] = {}
     for a in answers:
         assert a.prediction is not None  # every answer has one once the provider step is done
         model, value, confidence = a.route.model, a.prediction.value, a.prediction.confidence
@@ -233,15 +238,24 @@ def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | 
             cached=a.cached, shadow=False, user_id=user_id, object_type=object_type,
             object_id=object_id, created_at=now, actual=None, feedback_at=None,
         ))
-        metrics.append(MetricRecord(
-            model_id=model.pk, model_version=model.version, timestamp=now, latency_ms=elapsed,
-            confidence=confidence, cached=a.cached, success=True, provider=model.provider, ab_arm=arm,
-        ))
+        group = groups.get((model.pk, arm, a.cached))
+        if group is None:
+            group = groups[(model.pk, arm, a.cached)] = [model, 0, []]
+        group[1] += 1
+        if confidence is not None:
+            group[2].append(confidence)
     try:
         prediction_logs_record(logs)
     except Exception:
         logger.exception("Could not log %d prediction(s)", len(logs))
-    metrics_record(metrics)
+    metrics_record([
+        MetricRecord(
+            model_id=model.pk, model_version=model.version, timestamp=now, latency_ms=elapsed,
+            confidence=(math.fsum(known) / len(known)) if known else None, cached=cached, success=True,
+            provider=model.provider, ab_arm=arm, rows=count,
+        )
+        for (_, arm, cached), (model, count, known) in groups.items()
+    ])
 
 
 def response(requested: MLModel, a: Answer, elapsed: float) -> dict[str, Any]:
