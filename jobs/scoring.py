@@ -35,7 +35,7 @@ from jobs.columns import validate_columns
 from jobs.models import InputFormat, Job, JobChunk
 from ml.base import Prediction
 from ml.schema import FeatureError, validate_features
-from predictions.ab.routing import Route, choose_arm
+from predictions.ab.routing import Route, route_rows
 from predictions.features import feature_specs
 from predictions.ids import new_prediction_ids, shadow_id
 from predictions.providers import provider_for
@@ -252,26 +252,26 @@ def _csv_table(job: Job, requested: MLModel, frame: pd.DataFrame, numbers: list[
                errors: list[RowError]) -> Table:
     n = len(frame)
     if job.id_column:
-        object_ids = frame[job.id_column].str.strip().str.slice(0, OBJECT_ID_LENGTH).tolist()
+        ids = frame[job.id_column].str.strip().str.slice(0, OBJECT_ID_LENGTH).tolist()
     else:
-        object_ids = [""] * n
+        ids = [""] * n
     specs = feature_specs(requested)
     if not specs:  # a model without a schema takes every column but the id as it is
         names = [c for c in job.columns if c != job.id_column]
         columns = [frame[c].tolist() for c in names]
         rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)] if names else [
             {} for _ in range(n)]
-        return Table(numbers, object_ids, rows)
+        return Table(numbers, ids, rows)
     cleaned, column_errors = validate_columns(specs, frame)
     names = list(cleaned)
     rows = [dict(zip(names, values, strict=True)) for values in zip(*cleaned.values(), strict=True)] if n else []
     if not column_errors.by_row:
-        return Table(numbers, object_ids, rows)
+        return Table(numbers, ids, rows)
     for i, (code, message) in sorted(column_errors.by_row.items()):
-        errors.append(RowError(numbers[i], object_ids[i], code, message))
+        errors.append(RowError(numbers[i], ids[i], code, message))
     bad = column_errors.by_row
     kept = [i for i in range(n) if i not in bad]
-    return Table([numbers[i] for i in kept], [object_ids[i] for i in kept], [rows[i] for i in kept])
+    return Table([numbers[i] for i in kept], [ids[i] for i in kept], [rows[i] for i in kept])
 
 
 def _json_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], errors: list[RowError]) -> Table:
@@ -292,7 +292,7 @@ def _json_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], error
         if not isinstance(record, dict) or json_depth_exceeds(record, MAX_JSON_DEPTH):
             errors.append(RowError(number, "", "invalid_json", "The line is not a JSON object of bounded depth."))
             continue
-        object_id = _object_ids([record.get(job.id_column, "")])[0] if job.id_column else ""
+        object_id = object_ids([record.get(job.id_column, "")])[0] if job.id_column else ""
         features = {k: v for k, v in record.items() if k != job.id_column and (not names or k in names)}
         try:
             row = validate_features(specs, features) if specs else features
@@ -305,7 +305,8 @@ def _json_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], error
     return table
 
 
-def _object_ids(values: list[Any]) -> list[str]:
+def object_ids(values: list[Any]) -> list[str]:
+    """Each row's objectId as it is stored: text, stripped, at most 200 characters."""
     out = []
     for value in values:
         if value is None or isinstance(value, dict | list):
@@ -321,12 +322,11 @@ def _object_ids(values: list[Any]) -> list[str]:
 def route_groups(requested: MLModel, table: Table) -> list[Group]:
     """The rows by route. Without an A/B test every row has the same route: chosen once.
     With one, each object keeps its arm (sticky, as in single predictions)."""
-    first = choose_arm(requested, None)
-    if first.arm is None:
-        return [Group(first, list(range(len(table.rows))))] if table.rows else []
+    routes = route_rows(requested, [{"objectId": oid} if oid else None for oid in table.object_ids])
+    if routes and routes[0].arm is None:  # no A/B test: one route
+        return [Group(routes[0], list(range(len(table.rows))))]
     groups: dict[tuple[str, str | None, str | None], Group] = {}
-    for i, object_id in enumerate(table.object_ids):
-        route = choose_arm(requested, {"objectId": object_id} if object_id else None)
+    for i, route in enumerate(routes):
         key = (route.model.pk, route.arm, route.shadow.pk if route.shadow is not None else None)
         group = groups.get(key)
         if group is None:
@@ -519,7 +519,7 @@ def shadow_runs(job: Job, table: Table, groups: list[Group]) -> tuple[LogColumns
         except Exception as exc:  # a shadow run never fails the job
             logger.warning("Shadow challenger %s failed on a job chunk: %s", challenger.pk, type(exc).__name__)
             continue
-        object_ids = [table.object_ids[g.at[k]] for k in done]
+        oids = [table.object_ids[g.at[k]] for k in done]
         values = [r.value for r in results]
         logs.extend(LogColumns(
             ids=[shadow_id(g.ids[k]) for k in done], model_ids=[challenger.pk] * len(done),
@@ -527,8 +527,8 @@ def shadow_runs(job: Job, table: Table, groups: list[Group]) -> tuple[LogColumns
             providers=[challenger.provider] * len(done), features=_json_texts(rows), predictions=_json_texts(values),
             labels=[log_label(v) for v in values], confidences=[r.confidence for r in results],
             cached=[False] * len(done), shadow=[True] * len(done),
-            object_types=[job.object_type if oid else "" for oid in object_ids],
-            object_ids=object_ids,
+            object_types=[job.object_type if oid else "" for oid in oids],
+            object_ids=oids,
         ))
         shadow_metrics: dict = {}
         _metric_add(shadow_metrics, challenger, AbArm.SHADOW.value, False, [r.confidence for r in results])
