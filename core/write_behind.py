@@ -251,10 +251,10 @@ def _preparer(field: models.Field, conn: Any) -> Callable[[Any], Any] | None:
         if conn.vendor == "postgresql":
             from psycopg.types.json import Jsonb
 
-            return lambda value: None if value is None else Jsonb(value, dumps=_json_text)
+            return lambda value: None if value is None else Jsonb(value, dumps=json_text)
 
         def document(value: Any) -> Any:
-            return None if value is None else _json_text(value)
+            return None if value is None else json_text(value)
 
         return document
     if kind == "UUIDField":
@@ -270,7 +270,7 @@ def _preparer(field: models.Field, conn: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
     """A JSON document as the database stores it, written by orjson (the standard library's
     encoder was most of a log row's preparation); what orjson refuses (integers past 64
     bits, keys that are not strings) goes through the standard library as before."""

@@ -28,6 +28,7 @@ import orjson
 import pandas as pd
 from django.utils import timezone
 
+from core.write_behind import json_text
 from hotcrm_ai.errors import ApplicationError
 from hotcrm_ai.limits import json_depth_exceeds
 from jobs import inputs
@@ -203,7 +204,12 @@ def _plain_csv_frame(job: Job, chunk: JobChunk, data: bytes) -> pd.DataFrame | N
                             encoding="utf-8")
     except (UnicodeDecodeError, ValueError, pd.errors.ParserError):
         return None
-    return frame if len(frame) == chunk.row_count else None
+    if len(frame) != chunk.row_count:
+        return None
+    # No cell can start or end with blanks: validation need not strip every cell.
+    frame.attrs["stripped"] = not (data[:1].isspace() or data[-1:].isspace() or any(
+        blank in data for blank in (b" ,", b", ", b" \n", b"\n ", b"\t")))
+    return frame
 
 
 def _texts(chunk: JobChunk, data: bytes, errors: list[RowError]) -> list[tuple[int, str]]:
@@ -252,7 +258,8 @@ def _csv_table(job: Job, requested: MLModel, frame: pd.DataFrame, numbers: list[
                errors: list[RowError]) -> Table:
     n = len(frame)
     if job.id_column:
-        ids = frame[job.id_column].str.strip().str.slice(0, OBJECT_ID_LENGTH).tolist()
+        column = frame[job.id_column] if frame.attrs.get("stripped") else frame[job.id_column].str.strip()
+        ids = column.str.slice(0, OBJECT_ID_LENGTH).tolist()
     else:
         ids = [""] * n
     specs = feature_specs(requested)
@@ -459,7 +466,10 @@ def result_lines(job: Job, columns: list[str], answered: Answered) -> bytes:
 
 def _json_texts(values: list[Any]) -> list[str]:
     dumps = orjson.dumps
-    return [dumps(v).decode() for v in values]
+    try:
+        return [dumps(v).decode() for v in values]
+    except TypeError:  # something orjson does not write (a key that is not a string): one by one
+        return [json_text(v) for v in values]
 
 
 def log_columns(job: Job, requested: MLModel, answered: Answered) -> LogColumns:

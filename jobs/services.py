@@ -199,6 +199,14 @@ def _chunk_commit(job: Job, chunk: JobChunk, result: ChunkResult) -> None:
         ):
             transaction.set_rollback(True)
             return
+        logs_bulk_insert(result.logs)
+        JobRowError.objects.bulk_create([
+            JobRowError(job_id=job.pk, row=e.row, object_id=e.object_id, code=e.code[:50], message=e.message[:500])
+            for e in result.errors
+        ], batch_size=1000)
+        _metrics_insert(result, now)
+        # The job's row last: its lock is held only from here to the commit, so workers
+        # committing chunks of one job at once wait for each other's counters, not COPYs.
         if not Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
             rows_done=F("rows_done") + scored, rows_failed=F("rows_failed") + len(result.errors),
             chunks_done=F("chunks_done") + 1, progressed_at=now,
@@ -207,12 +215,6 @@ def _chunk_commit(job: Job, chunk: JobChunk, result: ChunkResult) -> None:
             return
         if result.result_columns and not job.result_columns:
             Job.objects.filter(pk=job.pk, result_columns=[]).update(result_columns=result.result_columns)
-        logs_bulk_insert(result.logs)
-        JobRowError.objects.bulk_create([
-            JobRowError(job_id=job.pk, row=e.row, object_id=e.object_id, code=e.code[:50], message=e.message[:500])
-            for e in result.errors
-        ], batch_size=1000)
-        _metrics_insert(result, now)
         _job_settle(job.pk, now)
 
 
