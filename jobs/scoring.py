@@ -37,7 +37,7 @@ from jobs.models import InputFormat, Job, JobChunk
 from ml.base import Prediction
 from ml.schema import FeatureError, validate_features
 from predictions.ab.routing import Route, route_rows
-from predictions.features import feature_specs
+from predictions.features import feature_specs, schemaless_features
 from predictions.ids import new_prediction_ids, shadow_id
 from predictions.providers import provider_for
 from predictions.recording import log_label
@@ -175,13 +175,12 @@ def _score_chunk(job: Job, requested: MLModel, chunk: JobChunk) -> ChunkResult:
 # --- parsing and validation -------------------------------------------------------------
 
 def parse_table(job: Job, requested: MLModel, chunk: JobChunk, errors: list[RowError]) -> Table:
-    data = bytes(chunk.input)
     if job.input_format == InputFormat.CSV:
-        frame = _plain_csv_frame(job, chunk, data)
+        frame = _plain_csv_frame(job, chunk, bytes(chunk.input))
         if frame is not None:
             return _csv_table(job, requested, frame, list(range(chunk.first_row, chunk.first_row + len(frame))),
                               errors)
-    texts = _texts(chunk, data, errors)
+    texts = chunk_texts(job, chunk, errors)
     if job.input_format == InputFormat.CSV:
         return _csv_rows(job, requested, texts, errors)
     return _json_rows(job, requested, texts, errors)
@@ -212,9 +211,11 @@ def _plain_csv_frame(job: Job, chunk: JobChunk, data: bytes) -> pd.DataFrame | N
     return frame
 
 
-def _texts(chunk: JobChunk, data: bytes, errors: list[RowError]) -> list[tuple[int, str]]:
+def chunk_texts(job: Job, chunk: JobChunk, errors: list[RowError]) -> list[tuple[int, str]]:
+    """The chunk's records as text with their row numbers; a record that is not UTF-8 or
+    holds a NUL is a row error."""
     texts: list[tuple[int, str]] = []
-    for offset, record in enumerate(inputs.split_chunk(data, chunk.job.input_format)):
+    for offset, record in enumerate(inputs.split_chunk(bytes(chunk.input), job.input_format)):
         number = chunk.first_row + offset
         try:
             text = record.decode("utf-8")
@@ -282,27 +283,17 @@ def _csv_table(job: Job, requested: MLModel, frame: pd.DataFrame, numbers: list[
 
 
 def _json_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], errors: list[RowError]) -> Table:
-    from hotcrm_ai.limits import _finite_float, _reject_constant, _safe_int
-
     specs = feature_specs(requested)
     names = {spec.name for spec in specs}
     table = Table([], [], [])
     for number, text in texts:
-        try:
-            record = json.loads(text, parse_float=_finite_float, parse_int=_safe_int, parse_constant=_reject_constant)
-        except ApplicationError as exc:
-            errors.append(RowError(number, "", exc.code, exc.message))
-            continue
-        except (ValueError, RecursionError):
-            errors.append(RowError(number, "", "invalid_json", "The line is not valid JSON."))
-            continue
-        if not isinstance(record, dict) or json_depth_exceeds(record, MAX_JSON_DEPTH):
-            errors.append(RowError(number, "", "invalid_json", "The line is not a JSON object of bounded depth."))
+        record = json_object(number, text, errors)
+        if record is None:
             continue
         object_id = object_ids([record.get(job.id_column, "")])[0] if job.id_column else ""
         features = {k: v for k, v in record.items() if k != job.id_column and (not names or k in names)}
         try:
-            row = validate_features(specs, features) if specs else features
+            row = validate_features(specs, features) if specs else schemaless_features(features)
         except FeatureError as exc:
             errors.append(RowError(number, object_id, exc.code, exc.message))
             continue
@@ -310,6 +301,25 @@ def _json_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], error
         table.object_ids.append(object_id)
         table.rows.append(row)
     return table
+
+
+def json_object(number: int, text: str, errors: list[RowError]) -> dict[str, Any] | None:
+    """A JSON line as an object, read with the request bodies' limits (finite numbers,
+    integers within ±2^53, bounded depth); None, with a row error, when it is not one."""
+    from hotcrm_ai.limits import _finite_float, _reject_constant, _safe_int
+
+    try:
+        record = json.loads(text, parse_float=_finite_float, parse_int=_safe_int, parse_constant=_reject_constant)
+    except ApplicationError as exc:
+        errors.append(RowError(number, "", exc.code, exc.message))
+        return None
+    except (ValueError, RecursionError):
+        errors.append(RowError(number, "", "invalid_json", "The line is not valid JSON."))
+        return None
+    if not isinstance(record, dict) or json_depth_exceeds(record, MAX_JSON_DEPTH):
+        errors.append(RowError(number, "", "invalid_json", "The line is not a JSON object of bounded depth."))
+        return None
+    return record
 
 
 def object_ids(values: list[Any]) -> list[str]:
