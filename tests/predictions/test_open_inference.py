@@ -71,7 +71,7 @@ class TestTritonClient:
         ids = text(result.as_numpy("prediction_id"))
         assert PredictionLog.objects.filter(id__in=ids, model_id="lead-scoring-v1").count() == 2
         # A batch's rows share one metric record carrying their count.
-    assert sum(Metric.objects.filter(model_id="lead-scoring-v1").values_list("rows", flat=True)) >= 4
+        assert sum(Metric.objects.filter(model_id="lead-scoring-v1").values_list("rows", flat=True)) >= 4
 
     def test_it_routes_v2_traffic_through_the_ab_test(self, client, service_token):
         auth = {"Authorization": f"Token {service_token}"}
