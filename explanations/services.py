@@ -1,6 +1,6 @@
 """Explanations, read top to bottom like the prediction pipeline:
-resolve model -> validate -> cache lookup -> explain (the model's own output) -> response ->
-cache store -> metric (kind "explanation")."""
+resolve model -> choose arm (the model that answers the object) -> validate -> cache lookup
+-> explain (the model's own output) -> response -> cache store -> metric (kind "explanation")."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from core.metrics import MetricRecord, metrics_record
 from explanations.explainers import Charge, Compared, Explained, explainer_for
 from explanations.narrative import comparison_text, explanation_text
 from hotcrm_ai.errors import ApplicationError
+from predictions.ab.routing import choose_arm, routing_key
 from predictions.features import validate
 from predictions.services import resolve_model
 from registry.models import MLModel
@@ -24,9 +25,10 @@ from registry.models import MLModel
 TOP_FEATURES = 5
 
 
-def explain(*, model_id: Any, features: Any, use_cache: bool = True, charge: Charge | None = None) -> dict[str, Any]:
+def explain(*, model_id: Any, features: Any, context: dict[str, Any] | None = None, forced_arm: str | None = None,
+            use_cache: bool = True, charge: Charge | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    model = resolve_model(model_id)
+    model = explained_model(model_id, context, forced_arm)
     cleaned = validate(model, features)
     key = cache_key(model, "explain", cleaned)
     hit = cache_lookup(model, key, use_cache)
@@ -38,10 +40,10 @@ def explain(*, model_id: Any, features: Any, use_cache: bool = True, charge: Cha
     return finish(model, body, started, cached=False)
 
 
-def compare(*, model_id: Any, features1: Any, features2: Any, use_cache: bool = True,
-            charge: Charge | None = None) -> dict[str, Any]:
+def compare(*, model_id: Any, features1: Any, features2: Any, context: dict[str, Any] | None = None,
+            forced_arm: str | None = None, use_cache: bool = True, charge: Charge | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    model = resolve_model(model_id)
+    model = explained_model(model_id, context, forced_arm)
     first, second = validate(model, features1), validate(model, features2)
     key = cache_key(model, "compare", [first, second])
     hit = cache_lookup(model, key, use_cache)
@@ -54,6 +56,17 @@ def compare(*, model_id: Any, features1: Any, features2: Any, use_cache: bool = 
 
 
 # --- steps --------------------------------------------------------------------------------
+
+
+def explained_model(model_id: Any, context: dict[str, Any] | None, forced_arm: str | None) -> MLModel:
+    """The requested model; on a running A/B test, with an object (or user) in `context` or a
+    forced arm, the model that answers that object, by the predictions' own sticky routing.
+    Without either, the requested model itself: a random arm would explain a model the
+    caller cannot name."""
+    requested = resolve_model(model_id)
+    if forced_arm is None and routing_key(context) is None:
+        return requested
+    return choose_arm(requested, context, forced_arm).model
 
 
 def cache_key(model: MLModel, kind: str, features: Any) -> str:
