@@ -6,17 +6,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apiauth.throttling import TokenRateThrottle
+from core.shapes import serializer_of
 from explanations import services
 from explanations.serializers import (
     CompareRequestSerializer,
-    CompareResponseSerializer,
+    CompareResponse,
     ExplanationRequestSerializer,
-    ExplanationResponseSerializer,
+    ExplanationResponse,
 )
 
 
 class ExplanationApi(APIView):
-    @extend_schema(request=ExplanationRequestSerializer, responses=ExplanationResponseSerializer)
+    @extend_schema(request=ExplanationRequestSerializer, responses=serializer_of(ExplanationResponse))
     def post(self, request: Request) -> Response:
         body = ExplanationRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -29,7 +30,7 @@ class ExplanationApi(APIView):
 
 
 class CompareApi(APIView):
-    @extend_schema(request=CompareRequestSerializer, responses=CompareResponseSerializer)
+    @extend_schema(request=CompareRequestSerializer, responses=serializer_of(CompareResponse))
     def post(self, request: Request) -> Response:
         body = CompareRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
