@@ -9,20 +9,23 @@ import math
 import time
 from collections import defaultdict
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.shapes import body_of
 from hotcrm_ai.errors import Conflict, InvalidInput, NotFound, NotSupported
 from predictions.ids import minted_at, shadow_id
 from predictions.models import PredictionLog
 from predictions.recording import log_buffer
+from predictions.serializers import FeedbackResponse
 from registry.models import MLModel, ModelType
 
 # Beyond twice the flush interval, how long a flush itself may take under load.
 FLUSH_GRACE = 2.0
+F = TypeVar("F", bound=FeedbackResponse)
 LABEL_TYPES = {ModelType.CLASSIFICATION, ModelType.NLP}
 NUMBER_TYPES = {ModelType.REGRESSION, ModelType.FORECASTING}
 # The labels of the built-in output shapes, by the key that carries them.
@@ -151,16 +154,21 @@ def predicted_number(prediction: Any) -> float | None:
 
 
 def outcome_feedback_body(log: PredictionLog) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "predictionId": str(log.pk), "modelId": log.model_id, "abTestArm": log.ab_arm or None,
-        "actual": log.actual, "recordedAt": log.feedback_at.isoformat() if log.feedback_at else None,
-    }
+    return body_of(feedback_response(log, FeedbackResponse))
+
+
+def feedback_response(log: PredictionLog, shape: type[F], **more: Any) -> F:
+    """The outcome of `log` as `shape` (FeedbackResponse or one that extends it with `more`)."""
+    response = shape(
+        predictionId=str(log.pk), modelId=log.model_id, abTestArm=log.ab_arm or None, actual=log.actual,
+        recordedAt=log.feedback_at.isoformat() if log.feedback_at else None, **more,
+    )
     if isinstance(log.actual, str):
-        body["correct"] = log.label == log.actual
+        response.correct = log.label == log.actual
     else:
         predicted = predicted_number(log.prediction)
-        body["absoluteError"] = None if predicted is None else abs(predicted - float(cast(float, log.actual)))
-    return body
+        response.absoluteError = None if predicted is None else abs(predicted - float(cast(float, log.actual)))
+    return response
 
 
 def _number_of(text: str) -> Any:

@@ -22,9 +22,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from hotcrm_ai.errors import ApplicationError, InvalidInput, NotFound, NotSupported
-from predictions.feedback import outcome_feedback_body, outcome_to_record, outcomes_store
+from predictions.feedback import feedback_response, outcome_to_record, outcomes_store
 from predictions.models import PredictionLog
 from predictions.recording import log_buffer
+from predictions.serializers import OutcomeReached
 
 
 @dataclass(frozen=True)
@@ -130,12 +131,12 @@ def outcome_window_start() -> datetime:
     return timezone.now() - timedelta(days=settings.HOTCRM["OUTCOME_WINDOW_DAYS"])
 
 
-def reached_body(reached: Reached) -> dict[str, Any]:
-    """A prediction an outcome reached: feedback's body, with the model the CRM asked for
+def reached_response(reached: Reached) -> OutcomeReached:
+    """A prediction an outcome reached: as feedback answers, with the model the CRM asked for
     and whether this call recorded it."""
     log = reached.log
-    return {**outcome_feedback_body(log), "requestedModelId": log.requested_model_id,
-            "predictedAt": log.created_at.isoformat(), "recorded": reached.recorded}
+    return feedback_response(log, OutcomeReached, requestedModelId=log.requested_model_id,
+                             predictedAt=log.created_at.isoformat(), recorded=reached.recorded)
 
 
 def _latest_per_model(outcomes: list[ObjectOutcome]) -> dict[tuple[str, str], list[_Candidate]]:
