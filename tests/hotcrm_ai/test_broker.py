@@ -18,7 +18,7 @@ from hotcrm_ai import broker
 def _options(folder) -> dict:
     (folder / "queue").mkdir(parents=True, exist_ok=True)
     return {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
-            "store_processed": False, "polling_interval": 0.01}
+            "control_folder": str(folder / "control"), "store_processed": False, "polling_interval": 0.01}
 
 
 def _channel(transport, folder):
