@@ -58,7 +58,7 @@ def display_url(url: str) -> str:
 def send(channel: Channel, delivery: Delivery) -> SendResult:
     started = time.perf_counter()
     try:
-        result = SENDERS[channel.kind](channel, delivery)
+        result = SENDERS[Channel.Kind(channel.kind)](channel, delivery)
     except ApplicationError as exc:  # refused by the outbound allow-list: retrying cannot help
         result = SendResult(False, error=exc.message, retryable=False)
     except httpx.TimeoutException:
