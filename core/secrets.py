@@ -131,7 +131,9 @@ def restore_secrets(submitted: Any, stored: Any) -> tuple[Any, list[str]]:
         headers = config.get("headers")
         if isinstance(headers, dict):
             same_place = _origin(out.get("endpoint")) == _origin(stored.get("endpoint"))
-            stored_headers = stored_config.get("headers") if isinstance(stored_config.get("headers"), dict) else {}
+            stored_headers = stored_config.get("headers")
+            if not isinstance(stored_headers, dict):
+                stored_headers = {}
             restored = {}
             for name, value in headers.items():
                 if value == REDACTED and secret_name(str(name)):

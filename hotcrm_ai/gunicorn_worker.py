@@ -18,6 +18,7 @@ way is a buffering proxy (nginx) in front.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -216,10 +217,8 @@ class JsonErrorThreadWorker(ThreadWorker):
         state = request_state(conn.prebuffer)
         if state == "continue" and not conn.continued:
             conn.continued = True  # gunicorn sends its own later, which clients ignore
-            try:
+            with contextlib.suppress(OSError):
                 conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
-            except OSError:
-                pass
         if state in ("complete", "thread"):
             self._stop_reading(conn)
             conn.data_ready = True
@@ -227,10 +226,8 @@ class JsonErrorThreadWorker(ThreadWorker):
 
     def _stop_reading(self, conn: Any) -> None:
         self.reading.pop(conn, None)
-        try:
+        with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
-        except (KeyError, ValueError, OSError):
-            pass
 
     def murder_pending(self) -> None:
         super().murder_pending()
@@ -242,10 +239,8 @@ class JsonErrorThreadWorker(ThreadWorker):
                 continue
             self._stop_reading(conn)
             if started:  # an idle connection is just closed, as an idle kept-alive one is
-                try:
+                with contextlib.suppress(OSError):
                     conn.sock.send(TIMEOUT_RESPONSE)
-                except OSError:
-                    pass
             self.nr_conns -= 1
             conn.close()
 

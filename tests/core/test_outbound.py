@@ -58,7 +58,7 @@ def test_it_checks_what_a_host_resolves_to_at_call_time(monkeypatch):
 
 
 class _Recorder(__import__("http.server").server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802  (http.server's name)
+    def do_GET(self):  # http.server's name
         self.server.hits.append(self.path)
         body = self.server.name.encode()
         self.send_response(200)

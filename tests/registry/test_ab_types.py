@@ -15,7 +15,7 @@ LEAD = {"company_size": 250, "industry": "Technology", "engagement_score": 85, "
 
 
 def with_outcomes(api) -> None:
-    for i in range(12):
+    for _ in range(12):
         answer = api.post("/api/v1/predictions/", {"modelId": "lead-scoring-v1", "features": LEAD,
                                                    "useCache": False}, format="json")
         assert answer.status_code == 200
