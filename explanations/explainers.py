@@ -489,6 +489,12 @@ def _explainer_for(model: MLModel) -> Explainer:
         return ForecastExplainer(model, predictor)
     if isinstance(predictor, ProductRecommender):
         return RecommendationExplainer(model, predictor)
+    if not specs:
+        raise NotSupported(
+            f"Model '{model.pk}' has no featureSchema, and Shapley values are shares among known features: "
+            "add a featureSchema to the model to explain it.",
+            code="explanation_needs_schema",
+        )
     texts = [s for s in specs if s.type in TEXT_TYPES]
     if len(texts) == 1 and all(s.type in PLAYER_TYPES for s in specs if s is not texts[0]):
         return TextExplainer(model, texts[0], predictor if isinstance(predictor, SentimentPredictor) else None)

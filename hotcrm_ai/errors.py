@@ -81,6 +81,12 @@ def _flatten(detail: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}: {detail}" if prefix else str(detail)]
 
 
+def invalid_input_of(exc: drf.ValidationError) -> InvalidInput:
+    """A serializer's refusal as the InvalidInput the handler would answer (400 invalid_input),
+    for a caller that reports errors item by item rather than raising them."""
+    return InvalidInput("; ".join(_flatten(exc.detail)) or "Invalid input.", code="invalid_input")
+
+
 _DRF_CODES = {
     drf.NotAuthenticated: "not_authenticated",
     drf.AuthenticationFailed: "authentication_failed",

@@ -30,7 +30,7 @@ DESCRIPTIONS = {
          "batch or body too large, nesting too deep, non-finite number, a string holding NUL "
          "or a lone surrogate.",
     401: "No token, or an invalid or revoked one.",
-    403: "The caller may not do this (registry writes and cache clearing need staff, and a "
+    403: "The caller may not do this (registry writes, cache clearing and erasure need staff, and a "
          "user the Django permission for it).",
     404: "No such model or resource.",
     409: "Conflict, e.g. the model is not active or already exists.",

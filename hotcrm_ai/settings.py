@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "reporting",
     "alerts",
     "jobs",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -217,8 +218,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic tasks: {"name": {"task": "app.task_name", "schedule": seconds}}; see hotcrm_ai/celery.py.
+RETENTION_INTERVAL = env_float("RETENTION_INTERVAL", 3600.0)  # seconds between retention purges
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "jobs-requeue-stalled": {"task": "jobs.requeue_stalled", "schedule": env_float("JOB_WATCHDOG_INTERVAL", 15.0)},
+    # A purge not started within one interval is dropped: the next one removes the same rows.
+    "privacy-purge-expired": {"task": "privacy.purge_expired", "schedule": RETENTION_INTERVAL,
+                              "options": {"expires": RETENTION_INTERVAL}},
 }
 
 # --- Auth, sessions, security ---------------------------------------------------------
@@ -326,6 +331,9 @@ SPECTACULAR_SETTINGS = {
 # Values of several types, read as `settings.HOTCRM["KEY"]` wherever they are needed.
 HOTCRM: dict[str, Any] = {
     "BATCH_LIMIT": env_int("BATCH_LIMIT", 1000),
+    # An outcome posted by object (POST /outcomes/) reaches that object's latest prediction
+    # per model made within this many days; older predictions are not judged by it.
+    "OUTCOME_WINDOW_DAYS": env_int("OUTCOME_WINDOW_DAYS", 90),
     # The largest ONNX file a data scientist may upload for a local model (bytes).
     "ONNX_MAX_BYTES": env_int("ONNX_MAX_BYTES", 50 * 1024 * 1024),
     "MAX_BODY_BYTES": MAX_BODY_BYTES,
@@ -389,7 +397,22 @@ HOTCRM: dict[str, Any] = {
     "JOB_MAX_ROWS": env_int("JOB_MAX_ROWS", 20_000_000),
     "JOB_CHUNK_ROWS": env_int("JOB_CHUNK_ROWS", 5_000),
     "JOB_STALL_SECONDS": env_float("JOB_STALL_SECONDS", 60.0),
+    # Retention (privacy/services.py): prediction-log rows are removed once older than
+    # PREDICTION_LOG_RETENTION_DAYS, rows with an outcome (`actual`) once older than
+    # OUTCOME_RETENTION_DAYS, finished jobs (their results and row errors) once finished
+    # longer ago than JOB_RETENTION_DAYS; 0 would remove everything, so each is at least 1.
+    "PREDICTION_LOG_RETENTION_DAYS": max(1, env_int("PREDICTION_LOG_RETENTION_DAYS", 90)),
+    "OUTCOME_RETENTION_DAYS": max(1, env_int("OUTCOME_RETENTION_DAYS", 365)),
+    "JOB_RETENTION_DAYS": max(1, env_int("JOB_RETENTION_DAYS", 30)),
+    # Rows per delete statement and seconds between them: each batch holds the log table's
+    # locks (SQLite: the whole database's write lock) only that long, and the pause lets
+    # the requests' own writes through (bench/purge.py measured these on both databases).
+    "RETENTION_BATCH_ROWS": max(1, env_int("RETENTION_BATCH_ROWS", 5_000 if DATABASE_URL else 1_000)),
+    "RETENTION_BATCH_PAUSE": env_float("RETENTION_BATCH_PAUSE", 0.05),
 }
+
+if HOTCRM["OUTCOME_WINDOW_DAYS"] < 1:
+    raise ImproperlyConfigured("OUTCOME_WINDOW_DAYS must be at least 1 day.")
 
 # --- Alerts ---------------------------------------------------------------------------
 # One evaluator across all machines runs every ALERT_INTERVAL seconds (alerts/services.py).

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("reporting.urls")),
     path("", include("alerts.urls")),
     path("", include("jobs.urls")),
+    path("", include("privacy.urls")),
 ]
 
 urlpatterns = [

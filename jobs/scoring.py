@@ -22,8 +22,8 @@ from jobs import inputs
 from jobs.columns import validate_columns
 from jobs.models import InputFormat, Job, JobChunk
 from ml.schema import FeatureError, validate_features
-from predictions.ab.routing import choose_arm
-from predictions.features import feature_specs
+from predictions.ab.routing import route_rows
+from predictions.features import feature_specs, schemaless_features
 from predictions.ids import new_prediction_ids
 from predictions.recording import LogRow, log_label
 from predictions.services import (
@@ -133,21 +133,21 @@ def _csv_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], errors
         cells.append(fields)
         numbers.append(number)
     frame = pd.DataFrame(cells, columns=job.columns, dtype=object) if cells else pd.DataFrame(columns=job.columns)
-    object_ids = _object_ids(frame[job.id_column].tolist() if job.id_column else [""] * len(cells))
+    ids = object_ids(frame[job.id_column].tolist() if job.id_column else [""] * len(cells))
     specs = feature_specs(requested)
     if not specs:  # a model without a schema takes every column but the id as it is
         names = [c for c in job.columns if c != job.id_column]
         return [Row(n, oid, dict(zip(names, (r[job.columns.index(c)] for c in names), strict=True)))
-                for n, oid, r in zip(numbers, object_ids, cells, strict=True)]
+                for n, oid, r in zip(numbers, ids, cells, strict=True)]
     cleaned, column_errors = validate_columns(specs, frame)
     names = list(cleaned)
     rows = []
     for i, values in enumerate(zip(*cleaned.values(), strict=True)):
         error = column_errors.by_row.get(i)
         if error is not None:
-            errors.append(RowError(numbers[i], object_ids[i], *error))
+            errors.append(RowError(numbers[i], ids[i], *error))
             continue
-        rows.append(Row(numbers[i], object_ids[i], dict(zip(names, values, strict=True))))
+        rows.append(Row(numbers[i], ids[i], dict(zip(names, values, strict=True))))
     return rows
 
 
@@ -169,16 +169,17 @@ def _json_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], error
         if not isinstance(record, dict) or json_depth_exceeds(record, MAX_JSON_DEPTH):
             errors.append(RowError(number, "", "invalid_json", "The line is not a JSON object of bounded depth."))
             continue
-        object_id = _object_ids([record.get(job.id_column, "")])[0] if job.id_column else ""
+        object_id = object_ids([record.get(job.id_column, "")])[0] if job.id_column else ""
         features = {k: v for k, v in record.items() if k != job.id_column and (not names or k in names)}
         try:
-            rows.append(Row(number, object_id, validate_features(specs, features) if specs else features))
+            rows.append(Row(number, object_id, validate_features(specs, features) if specs else schemaless_features(features)))
         except FeatureError as exc:
             errors.append(RowError(number, object_id, exc.code, exc.message))
     return rows
 
 
-def _object_ids(values: list[Any]) -> list[str]:
+def object_ids(values: list[Any]) -> list[str]:
+    """Each row's objectId as it is stored: text, stripped, at most 200 characters."""
     out = []
     for value in values:
         if value is None or isinstance(value, dict | list):
@@ -194,13 +195,9 @@ def _object_ids(values: list[Any]) -> list[str]:
 def answer_rows(job: Job, requested: MLModel, rows: list[Row], errors: list[RowError],
                 started: float) -> list[tuple[Row, Answer]]:
     ids = new_prediction_ids(len(rows))
-    # Without an A/B test every row has the same route: it is chosen once.
-    first = choose_arm(requested, None)
-    shared = first if first.arm is None else None
-    pairs = []
-    for row, prediction_id in zip(rows, ids, strict=True):
-        route = shared or choose_arm(requested, {"objectId": row.object_id} if row.object_id else None)
-        pairs.append((row, Answer(route, cast(dict, row.features), prediction_id=prediction_id)))
+    routes = route_rows(requested, [{"objectId": row.object_id} if row.object_id else None for row in rows])
+    pairs = [(row, Answer(route, cast(dict, row.features), prediction_id=prediction_id))
+             for row, route, prediction_id in zip(rows, routes, ids, strict=True)]
     answers = [a for _, a in pairs]
     cache_lookup(answers, job.use_cache)
     try:

@@ -15,12 +15,13 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.objects import Objects
 from core.write_behind import insert_rows
 from hotcrm_ai.errors import Conflict, InvalidInput
 from jobs import inputs
-from jobs.models import ACTIVE_STATUSES, Job, JobChunk, JobRowError, JobStatus
+from jobs.models import ACTIVE_STATUSES, InputFormat, Job, JobChunk, JobRowError, JobStatus
 from jobs.recording import logs_bulk_insert
-from jobs.scoring import ChunkResult, score_chunk
+from jobs.scoring import ChunkResult, object_ids, score_chunk
 from monitoring.models import Metric
 from predictions.features import feature_specs
 from predictions.services import resolve_model
@@ -238,19 +239,27 @@ def _inputs_drop(job_id) -> None:
     JobChunk.objects.filter(job_id=job_id, done_at__isnull=True).update(input=b"")
 
 
-def job_results_erase(object_type: str, object_id: str) -> int:
-    """Remove an object's lines from every stored results file that may name it (jobs of that
-    object type, or of none); returns how many lines went. For erasing an object on request."""
+def _jobs_naming(objects: Objects):
+    """Jobs whose rows may name the objects: of their type, or of none, with an id column."""
+    return Job.objects.filter(object_type__in=[objects.type, ""]).exclude(id_column="")
+
+
+def _holds_any(data: bytes, objects: Objects) -> bool:
+    return any(object_id.encode() in data for object_id in objects.ids)
+
+
+def job_results_erase(objects: Objects) -> int:
+    """Remove the objects' lines from every stored results file that may name them; returns
+    how many lines went. For erasing objects on request (core/objects.py)."""
     removed = 0
-    jobs = Job.objects.filter(object_type__in=[object_type, ""]).exclude(id_column="")
-    needle = object_id.encode()
-    chunks = JobChunk.objects.filter(job__in=jobs, done_at__isnull=False).only("pk", "output")
+    ids = set(objects.ids)
+    chunks = JobChunk.objects.filter(job__in=_jobs_naming(objects), done_at__isnull=False).only("pk", "output")
     for chunk in chunks.iterator(chunk_size=8):
         data = bytes(chunk.output)
-        if needle not in data:
+        if not _holds_any(data, objects):
             continue
         records = list(csv.reader(io.StringIO(data.decode("utf-8"))))
-        kept = [r for r in records if r and r[0] != object_id]
+        kept = [r for r in records if r and r[0] not in ids]
         if len(kept) == len(records):
             continue
         out = io.StringIO()
@@ -258,6 +267,42 @@ def job_results_erase(object_type: str, object_id: str) -> int:
         JobChunk.objects.filter(pk=chunk.pk).update(output=out.getvalue().encode("utf-8"))
         removed += len(records) - len(kept)
     return removed
+
+
+def job_inputs_erase(objects: Objects) -> int:
+    """Blank the objects' rows in the input of chunks not scored yet; returns how many. A
+    blanked row stays in its place (the rows after it keep their numbers in the errors) and
+    is scored as a failed row that names nothing."""
+    blanked = 0
+    ids = set(objects.ids)
+    chunks = (JobChunk.objects.filter(job__in=_jobs_naming(objects), done_at__isnull=True).select_related("job")
+              .only("pk", "input", "job__input_format", "job__columns", "job__id_column"))
+    for chunk in chunks.iterator(chunk_size=8):
+        data = bytes(chunk.input)
+        if not _holds_any(data, objects):
+            continue
+        records = inputs.split_chunk(data, chunk.job.input_format)
+        kept = [b"" if _record_names(chunk.job, record, ids) else record for record in records]
+        count = sum(1 for a, b in zip(records, kept, strict=True) if a is not b)
+        if count:
+            JobChunk.objects.filter(pk=chunk.pk).update(input=b"\n".join(kept))
+            blanked += count
+    return blanked
+
+
+def _record_names(job: Job, record: bytes, ids: set[str]) -> bool:
+    """Whether an input record's id column holds one of `ids`, read as scoring reads it."""
+    try:
+        text = record.decode("utf-8")
+        if job.input_format == InputFormat.CSV:
+            fields = inputs.parse_csv_record(text)
+            value = fields[job.columns.index(job.id_column)] if len(fields) == len(job.columns) else None
+        else:
+            parsed = inputs.parse_json_record(text)
+            value = parsed.get(job.id_column) if isinstance(parsed, dict) else None
+    except (ValueError, csv.Error, StopIteration, RecursionError):
+        return any(i.encode() in record for i in ids)  # unreadable: blanked when it holds an id at all
+    return value is not None and object_ids([value])[0] in ids
 
 
 def jobs_requeue_stalled() -> int:

@@ -61,6 +61,9 @@ def recent_inputs(model: MLModel, limit: int, window: int) -> list[dict[str, Any
 
 def model_drift(model: MLModel) -> dict[str, Any]:
     """`{available, reason?, sampleSize, referenceSize, features: [...], drifting: [...]}`."""
+    if not model.feature_schema or not model.feature_schema.get("features"):
+        return {"available": False, "features": [], "drifting": [],
+                "reason": "This model has no featureSchema: drift is judged feature by feature, so it needs one."}
     limits = thresholds_for(model.health_thresholds)
     reference = reference_sample(model)
     if not reference:

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apiauth.permissions import IsStaff
-from predictions import feedback, services
+from hotcrm_ai.errors import ApplicationError, invalid_input_of
+from predictions import feedback, outcomes, services
 from predictions.ab.report import ab_test_report
 from predictions.providers import feature_schema_import
 from predictions.serializers import (
@@ -17,8 +20,13 @@ from predictions.serializers import (
     BatchResponseSerializer,
     FeedbackRequestSerializer,
     FeedbackResponseSerializer,
+    OutcomeBatchRequestSerializer,
+    OutcomeBatchResponseSerializer,
+    OutcomeRequestSerializer,
+    OutcomeResponseSerializer,
     PredictionRequestSerializer,
     PredictionResponseSerializer,
+    outcome_batch_items,
     plain_batch_request,
     plain_prediction_request,
 )
@@ -55,7 +63,8 @@ class BatchPredictionApi(APIView):
             body.is_valid(raise_exception=True)
             data = body.validated_data
         results = services.predict_batch(
-            model_id=data["modelId"], rows=data["features"], use_cache=data["useCache"]
+            model_id=data["modelId"], rows=data["features"], use_cache=data["useCache"],
+            contexts=data.get("contexts"),
         )
         return Response({"results": results})
 
@@ -73,6 +82,72 @@ class PredictionFeedbackApi(APIView):
             prediction_id=str(prediction_id), actual=body.validated_data["actual"],
         )
         return Response(feedback.outcome_feedback_body(log), status=201 if created else 200)
+
+
+class OutcomeApi(APIView):
+    """What happened to an object: the outcome reaches its latest prediction per model within
+    OUTCOME_WINDOW_DAYS. 201 when recorded, 200 when every prediction it reached already had
+    it, 404 when there is none, 409 when one has a different outcome (nothing changes)."""
+
+    error_statuses = (404, 409, 422)
+
+    @extend_schema(request=OutcomeRequestSerializer, responses={201: OutcomeResponseSerializer,
+                                                                200: OutcomeResponseSerializer})
+    def post(self, request: Request) -> Response:
+        body = OutcomeRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = outcomes.object_outcome_record(_object_outcome(body.validated_data))
+        data = body.validated_data
+        return Response(
+            {"objectType": data["objectType"], "objectId": data["objectId"],
+             "reached": [outcomes.reached_body(r) for r in result.reached]},
+            status=201 if result.recorded else 200,
+        )
+
+
+class OutcomeBatchApi(APIView):
+    """Up to BATCH_LIMIT outcomes, each answered as POST /outcomes/ would answer it alone
+    (its status, and what it reached or its error): one refused item never stops the others."""
+
+    @extend_schema(request=OutcomeBatchRequestSerializer, responses=OutcomeBatchResponseSerializer)
+    def post(self, request: Request) -> Response:
+        items = outcome_batch_items(request.data)
+        checker = OutcomeRequestSerializer()  # one instance checks every item: no copy per item
+        valid: dict[int, outcomes.ObjectOutcome] = {}
+        results: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
+            results.append(_item_names(item))
+            try:
+                valid[index] = _object_outcome(checker.run_validation(item))
+            except ValidationError as exc:
+                _item_failed(results[index], invalid_input_of(exc))
+        for index, result in zip(valid, outcomes.object_outcomes_record(list(valid.values())), strict=True):
+            if result.error is not None:
+                _item_failed(results[index], result.error)
+            else:
+                results[index] |= {"status": 201 if result.recorded else 200,
+                                   "reached": [outcomes.reached_body(r) for r in result.reached]}
+        statuses = [r["status"] for r in results]
+        return Response({"results": results, "recorded": statuses.count(201), "unchanged": statuses.count(200),
+                         "failed": sum(1 for s in statuses if s >= 400)})
+
+
+def _object_outcome(data: dict[str, Any]) -> outcomes.ObjectOutcome:
+    return outcomes.ObjectOutcome(object_type=data["objectType"], object_id=data["objectId"],
+                                  actual=data["actual"], model_id=data.get("modelId"))
+
+
+def _item_names(item: Any) -> dict[str, Any]:
+    """The item's object, echoed when it is text (it may be what was wrong with the item)."""
+    names = {}
+    for key in ("objectType", "objectId"):
+        value = item.get(key) if isinstance(item, dict) else None
+        names[key] = value if isinstance(value, str) and len(value) <= 200 else None
+    return {"status": 0, **names}
+
+
+def _item_failed(result: dict[str, Any], error: ApplicationError) -> None:
+    result |= {"status": error.status, "error": {"code": error.code, "message": error.message}}
 
 
 class AbTestReportApi(APIView):

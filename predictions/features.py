@@ -1,17 +1,20 @@
-"""A request's features checked against the answering model's schema (ml.schema)."""
+"""A request's features checked against the answering model's schema (ml.schema), or, for a
+model registered without one, against the limits every JSON value has here."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from core.validation import non_finite_number, storable_text_error
 from hotcrm_ai.errors import InvalidInput
-from ml.schema import FeatureError, FeatureSpec, parse_schema, validate_features
+from ml.schema import MAX_FEATURES, FeatureError, FeatureSpec, parse_schema, validate_features
 from registry.models import MLModel
 
 
 def validate(model: MLModel, features: Any, *, row: int | None = None) -> dict[str, Any]:
     try:
-        return validate_features(feature_specs(model), features)
+        specs = feature_specs(model)
+        return validate_features(specs, features) if specs else schemaless_features(features)
     except FeatureError as exc:
         where = f"features[{row}]: " if row is not None else ""
         extra: dict[str, Any] = {"feature": exc.feature} if exc.feature else {}
@@ -20,9 +23,29 @@ def validate(model: MLModel, features: Any, *, row: int | None = None) -> dict[s
         raise InvalidInput(where + exc.message, code=exc.code, extra=extra) from None
 
 
+def schemaless_features(features: Any) -> dict[str, Any]:
+    """A model without a featureSchema takes any JSON object and sends it to its provider as
+    it is: nothing is coerced, added or dropped. The limits every value has still hold: the
+    JSON parsers at each door (request bodies, job files) bound the size, the nesting and
+    the integers; here, at most MAX_FEATURES keys, finite numbers and storable strings (a
+    job's CSV cell or JSON line reaches this check without the body parser's)."""
+    if not isinstance(features, dict):
+        raise FeatureError("invalid_features", None, "'features' must be a JSON object.")
+    if len(features) > MAX_FEATURES:
+        raise FeatureError(
+            "too_many_features", None, f"'features' has {len(features)} keys; at most {MAX_FEATURES} are accepted."
+        )
+    if where := non_finite_number(features, "features"):
+        raise FeatureError("invalid_value", None, f"{where} is not a finite number.")
+    if problem := storable_text_error(features, "features"):
+        raise FeatureError("invalid_text", None, problem)
+    return features
+
+
 def feature_specs(model: MLModel) -> list[FeatureSpec]:
     """The model's parsed schema, parsed once per loaded model row (model_get keeps rows per
-    process until the registry changes) and again whenever its schema is replaced."""
+    process until the registry changes) and again whenever its schema is replaced. Empty for
+    a model without a schema."""
     parsed = getattr(model, "_parsed_schema", None)
     if parsed is None or parsed[0] is not model.feature_schema:
         parsed = (model.feature_schema, parse_schema(model.feature_schema))

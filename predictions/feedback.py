@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections import defaultdict
+from datetime import datetime
 from typing import Any, cast
 
 from django.conf import settings
@@ -72,25 +74,48 @@ def _feedback_record(prediction_id: str, actual: Any) -> tuple[PredictionLog, bo
     log = PredictionLog.objects.select_for_update().filter(pk=prediction_id, shadow=False).first()
     if log is None:
         raise NotFound(f"No prediction '{prediction_id}'.", code="prediction_not_found")
-    actual = outcome_validate(log, actual)
-    if log.actual is not None:
-        if log.actual == actual:
-            return log, False
-        raise Conflict(
-            f"Prediction '{prediction_id}' already has the outcome {log.actual!r}; "
-            "an outcome cannot be changed.", code="outcome_conflict",
-        )
+    value = outcome_to_record(log, actual)
+    if value is None:
+        return log, False
     now = timezone.now()
-    # The shadow twin (if the challenger ran on the side) gets the same outcome.
-    PredictionLog.objects.filter(pk__in=[log.pk, shadow_id(str(log.pk))], actual__isnull=True).update(
-        actual=actual, feedback_at=now,
-    )
-    log.actual, log.feedback_at = actual, now
+    outcomes_store({log.pk: value}, now)
+    log.actual, log.feedback_at = value, now
     return log, True
 
 
-def outcome_validate(log: PredictionLog, actual: Any) -> Any:
-    model_type = MLModel.objects.filter(pk=log.model_id).values_list("type", flat=True).first()
+def outcome_to_record(log: PredictionLog, actual: Any, model_types: dict[str, str | None] | None = None) -> Any:
+    """The outcome `log` (a prediction row locked by the caller's transaction) is to record,
+    `actual` validated for its model; None when it already has this very outcome (a retry);
+    a different one is a 409. Feedback by id and outcomes by object both decide here.
+    `model_types` memoises the answering models' types across the rows of one request."""
+    value = outcome_validate(log, actual, model_types)
+    if log.actual is None:
+        return value
+    if log.actual == value:
+        return None
+    raise Conflict(
+        f"Prediction '{log.pk}' already has the outcome {log.actual!r}; an outcome cannot be changed.",
+        code="outcome_conflict",
+    )
+
+
+def outcomes_store(values: dict[Any, Any], now: datetime) -> None:
+    """Store decided outcomes by prediction id, each shadow twin (the challenger run on the
+    side) getting its prediction's: one UPDATE per distinct outcome, not per row."""
+    by_value: dict[tuple[type, Any], list[Any]] = defaultdict(list)
+    for pk, value in values.items():
+        by_value[(type(value), value)].append(pk)
+    for (_, value), pks in by_value.items():
+        ids = [*pks, *(shadow_id(str(pk)) for pk in pks)]
+        PredictionLog.objects.filter(pk__in=ids, actual__isnull=True).update(actual=value, feedback_at=now)
+
+
+def outcome_validate(log: PredictionLog, actual: Any, model_types: dict[str, str | None] | None = None) -> Any:
+    if model_types is None:
+        model_types = {}
+    if log.model_id not in model_types:
+        model_types[log.model_id] = MLModel.objects.filter(pk=log.model_id).values_list("type", flat=True).first()
+    model_type = model_types[log.model_id]
     kind = outcome_kind(model_type) if model_type else _kind_from_prediction(log)
     if kind == "number":
         if isinstance(actual, bool) or not isinstance(actual, int | float) or not math.isfinite(actual):

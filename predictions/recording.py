@@ -54,6 +54,13 @@ def log_label(value: Any) -> str:
     return ""
 
 
+def context_columns(context: dict[str, Any] | None) -> tuple[str, str, str]:
+    """The user_id, object_type and object_id columns of a prediction's context."""
+    context = context or {}
+    return (str(context.get("userId") or "")[:200], str(context.get("objectType") or "")[:100],
+            str(context.get("objectId") or "")[:200])
+
+
 def prediction_logs_record(rows: list[tuple]) -> None:
     """Queue the rows for the next flush (at once when the buffer is synchronous)."""
     _buffer.add(rows)

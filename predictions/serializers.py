@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
+
+from hotcrm_ai.errors import InvalidInput
 
 
 class ContextSerializer(serializers.Serializer):
@@ -32,6 +35,11 @@ class BatchRequestSerializer(serializers.Serializer):
     modelId = serializers.CharField(max_length=100)
     features = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
     useCache = serializers.BooleanField(required=False, default=True)
+    contexts = ContextSerializer(
+        many=True, required=False,
+        help_text="One context per row, in the rows' order (as many as `features`): each row is routed "
+                  "(sticky A/B arm per object) and logged with its own context. `{}` for a row without one.",
+    )
 
 
 class PredictionMetadataSerializer(serializers.Serializer):
@@ -87,6 +95,65 @@ class FeedbackResponseSerializer(serializers.Serializer):
     recordedAt = serializers.DateTimeField()
     correct = serializers.BooleanField(required=False)
     absoluteError = serializers.FloatField(required=False, allow_null=True)
+
+
+class OutcomeRequestSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "Outcome"  # the request component is "OutcomeRequest"
+
+    objectType = serializers.CharField(max_length=100, help_text="As sent in the predictions' `context.objectType`.")
+    objectId = serializers.CharField(max_length=200, help_text="As sent in the predictions' `context.objectId`.")
+    actual = serializers.JSONField(
+        help_text="What really happened: a class label for a classifier, a number for a regression or forecast.",
+    )
+    modelId = serializers.CharField(
+        max_length=100, required=False,
+        help_text="Only the predictions of this model (asked for, or answering on an A/B arm); else every model's.",
+    )
+
+    def validate_actual(self, value):
+        if value is None:
+            raise serializers.ValidationError("This field may not be null.")
+        return value
+
+
+class OutcomeReachedSerializer(FeedbackResponseSerializer):
+    requestedModelId = serializers.CharField(help_text="The model the prediction was asked of (an A/B test's challenger).")
+    predictedAt = serializers.DateTimeField()
+    recorded = serializers.BooleanField(help_text="False when the prediction already had this outcome.")
+
+
+class OutcomeResponseSerializer(serializers.Serializer):
+    objectType = serializers.CharField()
+    objectId = serializers.CharField()
+    reached = OutcomeReachedSerializer(many=True, help_text="The object's latest prediction per model in the window.")
+
+
+class OutcomeBatchRequestSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "OutcomeBatch"  # the request component is "OutcomeBatchRequest"
+
+    outcomes = OutcomeRequestSerializer(many=True, help_text="Up to BATCH_LIMIT (1,000) outcomes.")
+
+
+class OutcomeBatchErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class OutcomeBatchItemSerializer(serializers.Serializer):
+    status = serializers.IntegerField(help_text="What POST /outcomes/ would have answered for this item alone.")
+    objectType = serializers.CharField(allow_null=True)
+    objectId = serializers.CharField(allow_null=True)
+    reached = OutcomeReachedSerializer(many=True, required=False)
+    error = OutcomeBatchErrorSerializer(required=False)
+
+
+class OutcomeBatchResponseSerializer(serializers.Serializer):
+    results = OutcomeBatchItemSerializer(many=True, help_text="One per item, in input order.")
+    recorded = serializers.IntegerField(help_text="Items that recorded an outcome (201).")
+    unchanged = serializers.IntegerField(help_text="Items whose predictions already had it (200).")
+    failed = serializers.IntegerField(help_text="Items refused (4xx), each with its error.")
 
 
 class AbArmSerializer(serializers.Serializer):
@@ -149,17 +216,13 @@ def plain_prediction_request(data: Any) -> dict[str, Any] | None:
     if arm is not None:
         out["abArm"] = arm
     if "context" in data:
-        context = data["context"]
-        if not isinstance(context, dict) or not context.keys() <= CONTEXT_LIMITS.keys():
+        if not _plain_context(data["context"]):
             return None
-        for key, value in context.items():
-            if not _plain_text(value, CONTEXT_LIMITS[key]):
-                return None
-        out["context"] = dict(context)
+        out["context"] = dict(data["context"])
     return out
 
 
-BATCH_KEYS = {"modelId", "features", "useCache"}
+BATCH_KEYS = {"modelId", "features", "useCache", "contexts"}
 
 
 def plain_batch_request(data: Any) -> dict[str, Any] | None:
@@ -175,10 +238,35 @@ def plain_batch_request(data: Any) -> dict[str, Any] | None:
         return None
     if any(row is None for row in rows):  # the serializer refuses null rows
         return None
-    return {"modelId": model_id, "features": rows, "useCache": use_cache}
+    out = {"modelId": model_id, "features": rows, "useCache": use_cache}
+    if "contexts" in data:
+        contexts = data["contexts"]
+        if not isinstance(contexts, list) or not all(_plain_context(c) for c in contexts):
+            return None
+        out["contexts"] = [dict(c) for c in contexts]
+    return out
+
+
+def _plain_context(context: Any) -> bool:
+    """A context ContextSerializer keeps unchanged."""
+    if not isinstance(context, dict) or not context.keys() <= CONTEXT_LIMITS.keys():
+        return False
+    return all(_plain_text(value, CONTEXT_LIMITS[key]) for key, value in context.items())
 
 
 def _plain_text(value: Any, limit: int) -> bool:
     """A string DRF's CharField keeps unchanged: within its length, not padded (it trims),
     and without NUL characters (it refuses them)."""
     return isinstance(value, str) and len(value) <= limit and value.strip() == value and "\x00" not in value
+
+
+def outcome_batch_items(data: Any) -> list[Any]:
+    """The items of an outcomes batch, each checked later on its own (one bad item must not
+    refuse the others, as OutcomeBatchRequestSerializer's list would)."""
+    items = data.get("outcomes") if isinstance(data, dict) else None
+    limit = settings.HOTCRM["BATCH_LIMIT"]
+    if not isinstance(items, list) or not items:
+        raise InvalidInput("'outcomes' must be a non-empty list of outcomes.", code="invalid_batch")
+    if len(items) > limit:
+        raise InvalidInput(f"A batch may hold at most {limit} outcomes (got {len(items)}).", code="batch_too_large")
+    return items

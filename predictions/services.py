@@ -21,12 +21,12 @@ from core.cache import CachedAnswer, Entry, entry_key, shared_cache
 from core.metrics import MetricRecord, metrics_record
 from hotcrm_ai.errors import ApplicationError, Conflict, InvalidInput, ProviderFailed
 from ml.base import Prediction
-from predictions.ab.routing import Route, choose_arm
+from predictions.ab.routing import Route, choose_arm, route_rows
 from predictions.ab.shadow import shadow_run
 from predictions.features import validate
 from predictions.ids import new_prediction_id, new_prediction_ids
 from predictions.providers import provider_for
-from predictions.recording import LogRow, log_label, prediction_logs_record
+from predictions.recording import LogRow, context_columns, log_label, prediction_logs_record
 from registry.models import MLModel
 from registry.selectors import model_get
 
@@ -43,6 +43,7 @@ class Answer:
     prediction: Prediction | None = None
     cached: bool = False
     prediction_id: str = field(default_factory=new_prediction_id)
+    context: dict[str, Any] | None = None  # the caller's {userId, objectType, objectId}
     fallback_from: str = ""  # the failed model this answer stands in for
     fallback_reason: str = ""
 
@@ -60,31 +61,36 @@ def predict(
     started = time.perf_counter()
     requested = resolve_model(model_id)
     route = choose_arm(requested, context, forced_arm)
-    answer = Answer(route, validate(route.model, features))
+    answer = Answer(route, validate(route.model, features), context=context)
     cache_lookup([answer], use_cache)
     invoke_provider([answer], started, on_failure=answer_by_fallback)
     elapsed = _ms(started)
     cache_store([answer], use_cache)
-    record(requested, [answer], context, elapsed)
-    after_response(lambda: shadow_run(requested, [answer], [features], context))
+    record(requested, [answer], elapsed)
+    after_response(lambda: shadow_run(requested, [answer], [features]))
     return response(requested, answer, elapsed)
 
 
-def predict_batch(*, model_id: str, rows: Any, use_cache: bool = True) -> list[dict[str, Any]]:
+def predict_batch(
+    *, model_id: str, rows: Any, use_cache: bool = True, contexts: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """As `predict` for many rows; with `contexts`, each row is routed and logged with its own."""
     started = time.perf_counter()
     requested = resolve_model(model_id)
     rows = _batch_rows(rows)
-    answers = []
+    row_contexts = _batch_contexts(contexts, len(rows))
+    routes = route_rows(requested, row_contexts)
     ids = new_prediction_ids(len(rows))
-    for index, features in enumerate(rows):
-        route = choose_arm(requested, None)
-        answers.append(Answer(route, validate(route.model, features, row=index), prediction_id=ids[index]))
+    answers = [
+        Answer(route, validate(route.model, features, row=index), prediction_id=ids[index], context=context)
+        for index, (features, route, context) in enumerate(zip(rows, routes, row_contexts, strict=True))
+    ]
     cache_lookup(answers, use_cache)
     invoke_provider(answers, started, on_failure=answer_by_fallback)
     elapsed = _ms(started)
     cache_store(answers, use_cache)
-    record(requested, answers, None, elapsed)
-    after_response(lambda: shadow_run(requested, answers, rows, None))
+    record(requested, answers, elapsed)
+    after_response(lambda: shadow_run(requested, answers, rows))
     return responses(requested, answers, elapsed)
 
 
@@ -206,19 +212,18 @@ def cache_store(answers: list[Answer], use_cache: bool) -> None:
     ])
 
 
-def record(requested: MLModel, answers: list[Answer], context: dict[str, Any] | None, elapsed: float) -> None:
-    """Queue a log row and a metric per answer (predictions.recording, monitoring.services):
-    they reach the database after the response, not within this request."""
+def record(requested: MLModel, answers: list[Answer], elapsed: float) -> None:
+    """Queue a log row and a metric per answer (predictions.recording, monitoring.services),
+    each with its answer's context: they reach the database after the response, not within
+    this request."""
     now = timezone.now()
-    context = context or {}
-    user_id = str(context.get("userId") or "")[:200]
-    object_type = str(context.get("objectType") or "")[:100]
-    object_id = str(context.get("objectId") or "")[:200]
+    no_context = context_columns(None)
     logs, metrics = [], []
     for a in answers:
         assert a.prediction is not None  # every answer has one once the provider step is done
         model, value, confidence = a.route.model, a.prediction.value, a.prediction.confidence
         arm = a.route.arm or ""
+        user_id, object_type, object_id = no_context if a.context is None else context_columns(a.context)
         logs.append(LogRow(
             id=a.prediction_id, model_id=model.pk, model_version=model.version,
             requested_model_id=requested.pk, ab_arm=arm, provider=model.provider,
@@ -278,6 +283,15 @@ def _batch_rows(rows: Any) -> list[Any]:
     if len(rows) > limit:
         raise InvalidInput(f"A batch may hold at most {limit} rows (got {len(rows)}).", code="batch_too_large")
     return rows
+
+
+def _batch_contexts(contexts: list[dict[str, Any]] | None, rows: int) -> list[dict[str, Any] | None]:
+    if contexts is None:
+        return [None] * rows
+    if len(contexts) != rows:
+        raise InvalidInput(f"'contexts' must hold one context per row: {rows} rows, {len(contexts)} contexts.",
+                           code="contexts_mismatch")
+    return list(contexts)
 
 
 def _record_failure(model: MLModel, group: list[Answer], exc: Exception, started: float) -> None:

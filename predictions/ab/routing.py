@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,15 @@ def choose_arm(requested: MLModel, context: dict[str, Any] | None, forced_arm: s
     if requested.ab_mode == AbMode.SHADOW:
         return Route(champion, CHAMPION, shadow=requested if in_challenger else None)
     return Route(requested, CHALLENGER) if in_challenger else Route(champion, CHAMPION)
+
+
+def route_rows(requested: MLModel, contexts: Sequence[dict[str, Any] | None]) -> list[Route]:
+    """The route of each row of a batch or a job, by its own context (sticky per object).
+    Without an A/B test every row has the same route: it is chosen once."""
+    first = choose_arm(requested, None)
+    if first.arm is None:
+        return [first] * len(contexts)
+    return [choose_arm(requested, context) for context in contexts]
 
 
 def _draw(requested: MLModel, key: str | None) -> bool:

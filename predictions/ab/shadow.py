@@ -19,7 +19,7 @@ from predictions.features import validate
 from predictions.ids import shadow_id
 from predictions.models import PredictionLog
 from predictions.providers import provider_for
-from predictions.recording import log_label, prediction_logs_insert
+from predictions.recording import context_columns, log_label, prediction_logs_insert
 from registry.models import AbArm
 
 if TYPE_CHECKING:
@@ -29,10 +29,9 @@ logger = logging.getLogger(__name__)
 SHADOW = AbArm.SHADOW
 
 
-def shadow_run(
-    requested: MLModel, answers: list[Any], raw_rows: list[Any], context: dict[str, Any] | None
-) -> None:
-    """Run the challenger on every answer whose route drew a shadow run, log and measure it."""
+def shadow_run(requested: MLModel, answers: list[Any], raw_rows: list[Any]) -> None:
+    """Run the challenger on every answer whose route drew a shadow run, log and measure it
+    (with the answer's own context, so an outcome for the object reaches the twin too)."""
     work = [(a, raw) for a, raw in zip(answers, raw_rows, strict=True) if a.route.shadow is not None]
     if not work:
         return
@@ -45,17 +44,16 @@ def shadow_run(
         _record_shadow_failure(challenger, len(work), exc, started)
         return
     elapsed = (time.perf_counter() - started) * 1000
-    now, context = timezone.now(), context or {}
+    now = timezone.now()
     logs, metrics = [], []
     for (answer, _), row, result in zip(work, rows, results, strict=True):
+        user_id, object_type, object_id = context_columns(answer.context)
         logs.append(PredictionLog(
             id=shadow_id(answer.prediction_id), model_id=challenger.pk,
             model_version=challenger.version, requested_model_id=requested.pk, ab_arm=SHADOW,
             provider=challenger.provider, features=row, prediction=result.value,
             label=log_label(result.value), confidence=result.confidence, shadow=True,
-            created_at=now, user_id=str(context.get("userId") or "")[:200],
-            object_type=str(context.get("objectType") or "")[:100],
-            object_id=str(context.get("objectId") or "")[:200],
+            created_at=now, user_id=user_id, object_type=object_type, object_id=object_id,
         ))
         metrics.append(MetricRecord(
             model_id=challenger.pk, model_version=challenger.version, timestamp=now,

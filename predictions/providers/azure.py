@@ -23,8 +23,8 @@ from predictions.providers.external import (
     model_endpoint,
 )
 from predictions.providers.mapping import (
+    column_names,
     example_row,
-    feature_order,
     predictions_list,
     row_payload,
     to_prediction,
@@ -53,7 +53,7 @@ class AzureMLProvider(ExternalProvider):
     def body(self, model: MLModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
         style = model_config(model).get("requestFormat", "input_data")
         if style == "input_data":
-            columns = feature_order(model)
+            columns = column_names(model, rows)
             return {"input_data": {"columns": columns, "index": list(range(len(rows))),
                                    "data": [[row.get(c) for c in columns] for row in rows]}}
         if style == "data":

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ml.base import Prediction
 from ml.schema import example_row as schema_example_row
-from predictions.providers.resilience import malformed, model_config
+from predictions.providers.resilience import malformed, misconfigured, model_config
 
 if TYPE_CHECKING:
     from registry.models import MLModel
@@ -42,9 +42,25 @@ def feature_order(model: MLModel) -> list[str]:
     return [f["name"] for f in (model.feature_schema or {}).get("features", []) if "name" in f]
 
 
+def positional_order(model: MLModel) -> list[str]:
+    """`feature_order` for rows sent by position (arrays, CSV lines). A model without a
+    schema has none: the keys of a JSON object have no order its cache key could keep."""
+    order = feature_order(model)
+    if not order:
+        raise misconfigured("rows sent by position (an array or CSV line) need the order of the features: "
+                            "set config.request.features or a featureSchema")
+    return order
+
+
+def column_names(model: MLModel, rows: list[dict[str, Any]]) -> list[str]:
+    """The columns of a table sent with named columns: `feature_order`, else (a model without
+    a schema) every key of the rows, in the order they first appear."""
+    return feature_order(model) or list(dict.fromkeys(key for row in rows for key in row))
+
+
 def row_payload(model: MLModel, row: dict[str, Any]) -> Any:
     if request_config(model).get("rowFormat", "object") == "array":
-        return [row.get(name) for name in feature_order(model)]
+        return [row.get(name) for name in positional_order(model)]
     return row
 
 

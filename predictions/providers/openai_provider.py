@@ -15,19 +15,18 @@ in the structured answer. It is never a constant."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
-import threading
 from typing import TYPE_CHECKING, Any
 
 import openai
 
 from core.outbound import outbound_openai_client
 from ml.base import Prediction
-from predictions.providers.external import CallContext, ExternalProvider
+from predictions.providers.external import CallContext
 from predictions.providers.llm import (
     SENTIMENTS,
+    LlmProvider,
     input_text,
     instructions,
     labels_for,
@@ -37,13 +36,7 @@ from predictions.providers.llm import (
 )
 from predictions.providers.llm import answer_schema as _schema
 from predictions.providers.mapping import example_row
-from predictions.providers.resilience import (
-    UpstreamError,
-    malformed,
-    misconfigured,
-    model_config,
-    status_error,
-)
+from predictions.providers.resilience import CallPolicy, malformed, model_config
 
 if TYPE_CHECKING:
     from registry.models import MLModel
@@ -53,16 +46,19 @@ DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 EMBEDDING_BATCH = 2048  # the embeddings API's limit of inputs per request
 
 
-class OpenAIProvider(ExternalProvider):
+class OpenAIProvider(LlmProvider):
     name = "openai"
+    default_model, default_base = DEFAULT_MODEL, "https://api.openai.com/v1"
+    sdk_errors = (openai.APITimeoutError, openai.APIConnectionError, openai.APIStatusError)
 
-    def __init__(self) -> None:
-        self._clients: dict[tuple[Any, ...], openai.OpenAI] = {}
-        self._lock = threading.Lock()
+    def new_client(self, options: dict[str, Any], policy: CallPolicy) -> openai.OpenAI:
+        # The SDK's own timeout type: openai 3.x runs on httpx2 and refuses httpx's.
+        timeout = openai.Timeout(policy.read_timeout, connect=policy.connect_timeout)
+        return openai.OpenAI(**options, timeout=timeout, http_client=outbound_openai_client())
 
-    def target(self, model: MLModel) -> str:
-        base = (model.provider_config or {}).get("endpoint") or "https://api.openai.com/v1"
-        return f"{self.name}|{base}|{model_config(model).get('model', DEFAULT_MODEL)}"
+    def error_code(self, exc: Any) -> str:
+        # Not the server's message: OpenAI's 401 message quotes part of the key.
+        return exc.code if isinstance(exc.code, str) else ""
 
     def predict_batch(self, model: MLModel, rows: list[dict[str, Any]]) -> list[Prediction]:
         ctx = self.context(model)
@@ -91,7 +87,7 @@ class OpenAIProvider(ExternalProvider):
                                   "input": [input_text(ctx.model, row) for row in rows]}
         if c.get("dimensions"):
             params["dimensions"] = int(c["dimensions"])
-        result = self._request(lambda: self._client(ctx).embeddings.create(**params))
+        result = self.request(lambda: self.client(ctx).embeddings.create(**params))
         data = sorted(getattr(result, "data", None) or [], key=lambda item: item.index)
         if [item.index for item in data] != list(range(len(rows))):
             raise malformed(f"{len(data)} embeddings for {len(rows)} inputs")
@@ -131,24 +127,8 @@ class OpenAIProvider(ExternalProvider):
             else:
                 params["response_format"] = {"type": "json_schema", "json_schema": {
                     "name": f"{task}_answer", "strict": True, "schema": schema}}
-        completion = self._create(ctx, params)
+        completion = self.request(lambda: self.client(ctx).chat.completions.create(**params))
         return self._read(ctx.model, task, completion, use_tool)
-
-    def _create(self, ctx: CallContext, params: dict[str, Any]) -> Any:
-        return self._request(lambda: self._client(ctx).chat.completions.create(**params))
-
-    def _request(self, send: Any) -> Any:
-        try:
-            return send()
-        except openai.APITimeoutError:
-            raise UpstreamError("timed out", timeout=True) from None
-        except openai.APIConnectionError as exc:
-            raise UpstreamError(f"connection failed ({type(exc).__name__})", retryable=True,
-                                reason="connection") from None
-        except openai.APIStatusError as exc:
-            # Not the server's message: OpenAI's 401 message quotes part of the key.
-            code = exc.code if isinstance(exc.code, str) else ""
-            raise status_error(exc.status_code, exc.response.headers.get("retry-after"), code) from None
 
     def _read(self, model: MLModel, task: str, completion: Any, use_tool: bool) -> Prediction:
         choices = getattr(completion, "choices", None) or []
@@ -185,47 +165,11 @@ class OpenAIProvider(ExternalProvider):
             value["probabilities"] = distribution
         return Prediction(value, None if confidence is None else round(confidence * 100, 4), source)
 
-    def _client(self, ctx: CallContext) -> openai.OpenAI:
-        key = ctx.credentials.get("apiKey")
-        if not key:
-            raise misconfigured("credentials.apiKey (or apiKeyEnv) is required")
-        base_url = (ctx.model.provider_config or {}).get("endpoint") or None
-        cache_key = (ctx.model.pk, ctx.model.revision, base_url, hashlib.sha256(key.encode()).hexdigest(), ctx.policy)
-        client = self._clients.get(cache_key)
-        if client is None:
-            with self._lock:
-                client = openai.OpenAI(
-                    api_key=key, base_url=base_url, max_retries=0,  # our retry layer decides
-                    # The SDK's own timeout type: openai 3.x runs on httpx2 and refuses httpx's.
-                    timeout=openai.Timeout(ctx.policy.read_timeout, connect=ctx.policy.connect_timeout),
-                    # Every request checked against PROVIDER_ALLOWED_HOSTS, as for the others.
-                    http_client=outbound_openai_client(),
-                )
-                self._clients = {k: v for k, v in self._clients.items() if k[0] != ctx.model.pk}
-                self._clients[cache_key] = client
-        return client
-
-    def probe(self, ctx: CallContext) -> str:
-        """GET /models/{model}: proves the URL, the key and the model name; costs no tokens."""
-        name = str(model_config(ctx.model).get("model") or DEFAULT_MODEL)
-        if model_config(ctx.model).get("healthCheck") == "complete":
-            row = example_row(ctx.model)
-            embedding = model_config(ctx.model).get("task") == "embedding"
-            prediction = self._embed(ctx, [row])[0] if embedding else self._ask(ctx, self.task(ctx.model), row)
-            return f"answered an example: {prediction.value}"
-        try:
-            found = self._client(ctx).models.retrieve(name)
-        except openai.APITimeoutError:
-            raise UpstreamError("timed out", timeout=True) from None
-        except openai.APIConnectionError as exc:
-            raise UpstreamError(f"connection failed ({type(exc).__name__})", retryable=True,
-                                reason="connection") from None
-        except openai.APIStatusError as exc:
-            raise status_error(exc.status_code, None, exc.code if isinstance(exc.code, str) else "") from None
-        return f"model {getattr(found, 'id', name)} is available"
-
-
-
+    def answer_example(self, ctx: CallContext) -> Prediction:
+        row = example_row(ctx.model)
+        if model_config(ctx.model).get("task") == "embedding":
+            return self._embed(ctx, [row])[0]
+        return self._ask(ctx, self.task(ctx.model), row)
 
 
 def _raw_answer(message: Any, use_tool: bool) -> str:

@@ -41,11 +41,12 @@ from botocore.exceptions import (
 )
 
 from core.outbound import outbound_url_problem
+from hotcrm_ai.errors import ProviderFailed
 from ml.base import Prediction
 from predictions.providers.external import CallContext, ExternalProvider
 from predictions.providers.mapping import (
     example_row,
-    feature_order,
+    positional_order,
     predictions_list,
     request_config,
     row_payload,
@@ -86,8 +87,13 @@ class SageMakerProvider(ExternalProvider):
 
     def predict_batch(self, model: MLModel, rows: list[dict[str, Any]]) -> list[Prediction]:
         ctx = self.context(model)
+        try:
+            bodies = self.payloads(model, rows)
+        except UpstreamError as exc:  # a config these rows cannot be sent with: no call made
+            raise ProviderFailed(f"Model '{model.pk}' ({model.provider}) failed: {exc.message}",
+                                 extra={"reason": exc.reason}) from None
         results: list[Prediction] = []
-        for body in self.payloads(model, rows):
+        for body in bodies:
             results += self.call(ctx, functools.partial(self._invoke, ctx, body, len(body.rows)))
         return results
 
@@ -131,7 +137,7 @@ class SageMakerProvider(ExternalProvider):
     def _encode_row(self, model: MLModel, row: dict[str, Any]) -> bytes:
         if self._content_type(model) == CSV:
             line = io.StringIO()
-            csv.writer(line, lineterminator="\n").writerow([row.get(n) for n in feature_order(model)])
+            csv.writer(line, lineterminator="\n").writerow([row.get(n) for n in positional_order(model)])
             return line.getvalue().encode()
         return json.dumps(row_payload(model, row), separators=(",", ":"), allow_nan=False).encode()
 

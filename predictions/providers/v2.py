@@ -54,7 +54,8 @@ def infer(ctx: CallContext, rows: list[dict[str, Any]]) -> list[Prediction]:
 def request_body(model: MLModel, rows: list[dict[str, Any]]) -> dict[str, Any]:
     specs = (model.feature_schema or {}).get("features") or []
     if not specs:
-        raise misconfigured("the V2 protocol sends one column per feature: the model needs a featureSchema")
+        raise misconfigured("the V2 protocol sends one typed column per feature: the model needs a featureSchema "
+                            f"(import the server's: POST /api/v1/models/{model.pk}/import-schema/)")
     inputs = []
     for spec in specs:
         datatype = DATATYPES.get(spec.get("type"))

@@ -175,12 +175,13 @@ def test_it_answers_from_the_cache_only_when_asked(api, celery_worker):
 
 
 def test_it_erases_an_objects_result_lines_and_keeps_no_input_once_scored(api, celery_worker):
+    from core.objects import Objects
     from jobs.models import JobChunk
     from jobs.services import job_results_erase
 
     done = wait_for_job(api, upload(api, lead_csv(30), idColumn="lead_id", objectType="lead").json()["id"])
     assert not any(bytes(c.input) for c in JobChunk.objects.filter(job_id=done["id"]))
-    assert job_results_erase("account", "L-7") == 0  # another object type
-    assert job_results_erase("lead", "L-7") == 1
+    assert job_results_erase(Objects("account", ["L-7"])) == 0  # another object type
+    assert job_results_erase(Objects("lead", ["L-7"])) == 1
     rows = list(csv.DictReader(io.StringIO(b"".join(api.get(done["resultsUrl"]).streaming_content).decode())))
     assert [r["lead_id"] for r in rows] == [f"L-{i}" for i in range(30) if i != 7]

@@ -58,6 +58,7 @@ batch_bodies = st.one_of(
             "modelId": st.one_of(st.just("lead-scoring-v1"), text, values),
             "features": st.one_of(values, st.lists(st.one_of(values, st.just({"a": 1})), max_size=3)),
             "useCache": st.one_of(values, st.sampled_from(["true", "false", 0, 1])),
+            "contexts": st.one_of(values, st.lists(contexts, max_size=3)),
             "extra": values,
         },
     ),
@@ -66,6 +67,8 @@ batch_bodies = st.one_of(
 
 @settings(max_examples=400, deadline=None)
 @given(batch_bodies)
+@example({"modelId": "m", "features": [{}], "contexts": [{"objectId": " L-1"}]})
+@example({"modelId": "m", "features": [{}], "contexts": [{"userId": "u\x00"}]})
 @example({"modelId": "lead\x00", "features": [{}]})
 def test_a_batch_is_taken_by_hand_only_when_the_serializer_accepts_it_unchanged(body):
     fast = plain_batch_request(body)
@@ -80,3 +83,5 @@ def test_it_takes_the_ordinary_batch_by_hand():
     assert plain_batch_request(body) == body
     assert plain_batch_request({**body, "features": []}) is None  # the serializer words the error
     assert plain_batch_request({**body, "features": [{"a": 1}, None]}) is None
+    with_contexts = {**body, "contexts": [{"objectId": "L-1", "objectType": "lead"}, {}]}
+    assert plain_batch_request(with_contexts) == with_contexts
