@@ -164,6 +164,13 @@ def _chunked_state(buf: bytes | bytearray, pos: int, expect: bool) -> str:
             return "incomplete"
 
 
+def _without_expect(buf: bytearray) -> bytearray:
+    head_end = buf.find(b"\r\n\r\n")
+    lines = bytes(buf[:head_end]).split(b"\r\n")
+    kept = [lines[0], *(line for line in lines[1:] if line.partition(b":")[0].strip().lower() != b"expect")]
+    return bytearray(b"\r\n".join(kept)) + buf[head_end:]
+
+
 class JsonErrorThreadWorker(ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -216,7 +223,10 @@ class JsonErrorThreadWorker(ThreadWorker):
         conn.prebuffer += data
         state = request_state(conn.prebuffer)
         if state == "continue" and not conn.continued:
-            conn.continued = True  # gunicorn sends its own later, which clients ignore
+            # The client waits for this before it sends the body; the expectation is then met,
+            # so gunicorn must not answer it a second time.
+            conn.continued = True
+            conn.prebuffer = _without_expect(conn.prebuffer)
             with contextlib.suppress(OSError):
                 conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
         if state in ("complete", "thread"):

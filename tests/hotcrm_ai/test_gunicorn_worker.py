@@ -31,3 +31,13 @@ def test_it_leaves_what_it_cannot_buffer_or_judge_to_gunicorn():
     assert request_state(HEAD + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n") == "thread"
     assert request_state(HEAD + b"Content-Length: -1\r\n\r\n") == "thread"
     assert request_state(HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n") == "thread"
+
+
+def test_it_answers_100_continue_once_itself():
+    from hotcrm_ai.gunicorn_worker import _without_expect
+
+    head = bytearray(HEAD + b"Content-Length: 10\r\nExpect: 100-continue\r\nAccept: */*\r\n\r\n")
+    rewritten = _without_expect(head)
+    assert rewritten == HEAD + b"Content-Length: 10\r\nAccept: */*\r\n\r\n"
+    assert request_state(rewritten) == "incomplete"
+    assert request_state(rewritten + b"1234567890") == "complete"
