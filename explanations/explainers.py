@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 
+from core.shapes import OMIT, Omitted
 from explanations import games, shapley
+from explanations.serializers import Background, ForecastPeriod, ProductShare, RecommendedItem
 from hotcrm_ai.errors import ApplicationError, NotSupported, ProviderFailed
 from ml.base import Prediction, TabularPredictor
 from ml.builtin.forecast import (
@@ -66,16 +68,22 @@ class Player:
     feature: str
     label: str
     value: Any
-    extra: dict[str, Any] = field(default_factory=dict)
+    position: int | Omitted = OMIT  # a word's place in its text
 
 
 @dataclass
 class Explained:
+    """An explanation, with what only some kinds of model add (see ExplanationResponse)."""
+
     prediction: Prediction
     output: Output
     players: list[Player]
     attribution: shapley.Attribution
-    details: dict[str, Any] = field(default_factory=dict)
+    background: Background | Omitted = OMIT
+    words: int | Omitted = OMIT
+    periods: list[ForecastPeriod] | Omitted = OMIT
+    items: list[RecommendedItem] | Omitted = OMIT
+    base_value_means: str | Omitted = OMIT
 
 
 @dataclass
@@ -241,10 +249,7 @@ class TabularExplainer(Explainer):
             prediction = answers[games.row_key(features)]
             rows = len(background)
         players = [Player(s.name, s.label, features[s.name]) for s in self.specs]
-        return Explained(
-            prediction, self.output(), players, attribution,
-            {"background": {"rows": rows, "source": source}},
-        )
+        return Explained(prediction, self.output(), players, attribution, background=Background(rows=rows, source=source))
 
     def compare(self, first: dict[str, Any], second: dict[str, Any]) -> Compared:
         changed = [s for s in self.specs if first[s.name] != second[s.name]]
@@ -332,8 +337,8 @@ class TextExplainer(Explainer):
         game = games.words_game(self.text_evaluate(features), words)
         attribution = shapley.attribute(game, len(words), permutations=permutations)
         prediction = (self.predictor.predict_batch([features]) if self.predictor else self.provider_rows([features]))[0]
-        players = [Player(w, f'"{w}"', w, {"position": i}) for i, w in enumerate(words)]
-        return Explained(prediction, self.output(), players, attribution, {"words": len(words)})
+        players = [Player(w, f'"{w}"', w, position=i) for i, w in enumerate(words)]
+        return Explained(prediction, self.output(), players, attribution, words=len(words))
 
     def text_evaluate(self, features: dict[str, Any]) -> games.TextsFunction:
         name = self.spec.name
@@ -384,21 +389,21 @@ class ForecastExplainer(Explainer):
             values=per_period.values.sum(axis=1), method="exact", evaluations=per_period.evaluations,
         )
         periods = [
-            {
-                "period": k + 1, "quarter": f"Q{target_quarter(features['seasonality'], k + 1)}",
-                "value": float(per_period.output[k]), "baseValue": float(per_period.base[k]),
-                "components": {name: float(per_period.values[i, k]) for i, (name, _, _) in enumerate(COMPONENTS)},
-            }
+            ForecastPeriod(
+                period=k + 1, quarter=f"Q{target_quarter(features['seasonality'], k + 1)}",
+                value=float(per_period.output[k]), baseValue=float(per_period.base[k]),
+                components={name: float(per_period.values[i, k]) for i, (name, _, _) in enumerate(COMPONENTS)},
+            )
             for k in range(HORIZONS)
         ]
         players = [
             Player("trend", "Trend", self.trend_text(regressors, features)),
-            Player("seasonality", "Seasonality", ", ".join(str(p["quarter"]) for p in periods)),
+            Player("seasonality", "Seasonality", ", ".join(p.quarter for p in periods)),
             Player("pipeline", "Pipeline", features["pipeline_value"]),
         ]
         output = Output(f"revenue forecast, total of the next {HORIZONS} quarters", "the forecast")
         base_note = f"the last quarter's revenue carried flat for {HORIZONS} quarters"
-        return Explained(prediction, output, players, total, {"periods": periods, "baseValueMeans": base_note})
+        return Explained(prediction, output, players, total, periods=periods, base_value_means=base_note)
 
     def terms(self, regressors: Regressors, horizon: int) -> list[float]:
         model = self.predictor.horizons[horizon - 1]
@@ -443,13 +448,13 @@ class RecommendationExplainer(Explainer):
 
         attribution = self.attribute(value, len(owned), 1)
         per_item = [
-            {
-                "id": item, "score": float(attribution.output[j]), "baseValue": float(attribution.base[j]),
-                "becauseOf": sorted(
-                    ({"product": p, "shapValue": float(attribution.values[i, j])} for i, p in enumerate(owned)),
-                    key=lambda c: -abs(c["shapValue"]),
+            RecommendedItem(
+                id=item, score=float(attribution.output[j]), baseValue=float(attribution.base[j]),
+                becauseOf=sorted(
+                    (ProductShare(product=p, shapValue=float(attribution.values[i, j])) for i, p in enumerate(owned)),
+                    key=lambda c: -abs(c.shapValue),
                 ),
-            }
+            )
             for j, item in enumerate(items)
         ]
         top = shapley.Attribution(
@@ -461,10 +466,8 @@ class RecommendationExplainer(Explainer):
         players = [Player(p, f"Owns {p}", p) for p in owned]
         output = Output(f"probability that an account like this owns '{items[0]}'", f"the score of '{items[0]}'",
                         100.0, "percentage points")
-        return Explained(prediction, output, players, top, {
-            "items": per_item,
-            "baseValueMeans": "the score had the account owned none of its products",
-        })
+        return Explained(prediction, output, players, top, items=per_item,
+                         base_value_means="the score had the account owned none of its products")
 
 
 # --- choice -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from explanations.explainers import Output
+from explanations.serializers import Difference, FeatureContribution
 from explanations.shapley import Attribution
 
 
@@ -22,15 +23,15 @@ def number_text(value: float) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
-def explanation_text(output: Output, contributions: list[dict[str, Any]], attribution: Attribution) -> str:
+def explanation_text(output: Output, contributions: list[FeatureContribution], attribution: Attribution) -> str:
     """ "The prediction was influenced by: / Positive factors: • Engagement Score: 85 (impact: +35%)"."""
-    positive = [c for c in contributions if c["shapValue"] > 0]
-    negative = [c for c in contributions if c["shapValue"] < 0]
+    positive = [c for c in contributions if c.shapValue > 0]
+    negative = [c for c in contributions if c.shapValue < 0]
     lines = ["The prediction was influenced by:"]
     for title, group in (("Positive factors:", positive), ("Negative factors:", negative)):
         if group:
             lines += ["", title]
-            lines += [f"• {_named(c)} (impact: {c['contribution'] * 100:+.0f}%)" for c in group]
+            lines += [f"• {_named(c)} (impact: {c.contribution * 100:+.0f}%)" for c in group]
     if not positive and not negative:
         lines += ["", "No feature moved the prediction away from the baseline."]
     lines += [
@@ -42,20 +43,20 @@ def explanation_text(output: Output, contributions: list[dict[str, Any]], attrib
     return "\n".join(lines)
 
 
-def _named(contribution: dict[str, Any]) -> str:
+def _named(contribution: FeatureContribution) -> str:
     """ "Engagement Score: 85"; a word is its own label and value: "love"."""
-    value = value_text(contribution["value"])
-    return contribution["label"] if value in contribution["label"] else f"{contribution['label']}: {value}"
+    value = value_text(contribution.value)
+    return contribution.label if value in contribution.label else f"{contribution.label}: {value}"
 
 
-def comparison_text(output: Output, differences: list[dict[str, Any]], attribution: Attribution) -> str:
+def comparison_text(output: Output, differences: list[Difference], attribution: Attribution) -> str:
     """ "Engagement Score changed from 45 to 85, which raised the score by 22 points"."""
     if not differences:
         return "The two feature sets are the same, and so are the predictions."
     lines = ["Key differences:"]
     for d in differences:
-        change = f"{d['label']} changed from {value_text(d['value1'])} to {value_text(d['value2'])}"
-        lines.append(f"• {change}, which {_effect(output, d['impact'])}")
+        change = f"{d.label} changed from {value_text(d.value1)} to {value_text(d.value2)}"
+        lines.append(f"• {change}, which {_effect(output, d.impact)}")
     total = float(attribution.output) - float(attribution.base)
     lines += ["", f"Altogether {_effect(output, total)}."]
     return "\n".join(lines)

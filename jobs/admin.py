@@ -11,9 +11,9 @@ from jobs.models import Job
 class JobAdmin(admin.ModelAdmin):
     """Jobs are created through the API or `score_file`; the admin follows and cancels them."""
 
-    list_display = ("id", "model_id", "status", "progress_bar", "rows_done", "rows_failed", "rows_total",
+    list_display = ("id", "kind", "model_id", "status", "progress_bar", "rows_done", "rows_failed", "rows_total",
                     "created_by", "created_at")
-    list_filter = ("status", "model_id")
+    list_filter = ("kind", "status", "model_id")
     search_fields = ("id", "model_id", "created_by", "file_name")
     actions = ["cancel_selected"]
     readonly_fields = [f.name for f in Job._meta.fields]

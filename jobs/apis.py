@@ -25,11 +25,22 @@ class JobCreateSerializer(serializers.Serializer):
     useCache = serializers.BooleanField(required=False, default=False)
 
 
+class OutcomeJobCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        allow_empty_file=True,
+        help_text="CSV with a header row, or JSON Lines; gzip accepted. Columns objectType, objectId, actual and "
+                  "optionally modelId, as in POST /outcomes/.",
+    )
+    maxErrorRate = serializers.FloatField(min_value=0, max_value=100, required=False, default=5.0)
+
+
 class JobSerializer(serializers.Serializer):
     """The Job body (documentation: jobs.selectors.job_body builds it)."""
 
     id = serializers.UUIDField()
-    modelId = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["scoring", "outcomes"],
+                                   help_text="scoring: features in, predictions out; outcomes: outcomes by object in.")
+    modelId = serializers.CharField(allow_null=True, help_text="The scoring model; null for an outcomes job.")
     status = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed", "cancelled"])
     rowsTotal = serializers.IntegerField()
     rowsDone = serializers.IntegerField()
@@ -89,6 +100,26 @@ class JobListApi(APIView):
             model_id=data["modelId"], upload=upload.file, file_name=upload.name or "", size=upload.size,
             created_by=selectors.owner_name(request.user), id_column=data["idColumn"],
             object_type=data["objectType"], max_error_rate=data["maxErrorRate"], use_cache=data["useCache"],
+        )
+        return Response(selectors.job_body(job), status=202, headers={"Location": f"/api/v1/jobs/{job.pk}/"})
+
+
+class OutcomeJobCreateApi(APIView):
+    """An outcomes file recorded on the workers, each row as POST /outcomes/ records one;
+    follow it, and read its row errors and results, through /jobs/{id}/."""
+
+    parser_classes = [MultiPartParser]
+    error_statuses = (413,)
+
+    @extend_schema(operation_id="outcomes_jobs_create", request={"multipart/form-data": OutcomeJobCreateSerializer},
+                   responses={202: JobSerializer})
+    def post(self, request: Request) -> Response:
+        body = OutcomeJobCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        job = services.outcome_job_create(
+            upload=upload.file, file_name=upload.name or "", size=upload.size,
+            created_by=selectors.owner_name(request.user), max_error_rate=body.validated_data["maxErrorRate"],
         )
         return Response(selectors.job_body(job), status=202, headers={"Location": f"/api/v1/jobs/{job.pk}/"})
 

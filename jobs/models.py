@@ -32,9 +32,16 @@ class InputFormat(models.TextChoices):
     JSONL = "jsonl"
 
 
+class JobKind(models.TextChoices):
+    SCORING = "scoring"  # rows of features in, predictions out
+    OUTCOMES = "outcomes"  # rows of objectType, objectId, actual (modelId) in: outcomes by object
+
+
 class Job(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    model_id = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=JobKind.choices, default=JobKind.SCORING)
+    # The model scoring the rows; an outcomes job names none (its rows may).
+    model_id = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
     input_format = models.CharField(max_length=10, choices=InputFormat.choices)
     file_name = models.CharField(max_length=255, blank=True)
@@ -65,6 +72,7 @@ class Job(models.Model):
                    models.Index(fields=["status"], name="job_status")]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_is_known"),
+            models.CheckConstraint(condition=Q(kind__in=JobKind.values), name="job_kind_is_known"),
             models.CheckConstraint(condition=Q(rows_done__lte=models.F("rows_total")), name="job_rows_done_lte_total"),
         ]
 

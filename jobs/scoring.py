@@ -93,6 +93,15 @@ def score_chunk(job: Job, requested: MLModel, chunk: JobChunk) -> ChunkResult:
 # --- parsing and validation -------------------------------------------------------------
 
 def parse_rows(job: Job, requested: MLModel, chunk: JobChunk, errors: list[RowError]) -> list[Row]:
+    texts = chunk_texts(job, chunk, errors)
+    if job.input_format == InputFormat.CSV:
+        return _csv_rows(job, requested, texts, errors)
+    return _json_rows(job, requested, texts, errors)
+
+
+def chunk_texts(job: Job, chunk: JobChunk, errors: list[RowError]) -> list[tuple[int, str]]:
+    """The chunk's records as text with their row numbers; a record that is not UTF-8 or
+    holds a NUL is a row error."""
     records = inputs.split_chunk(bytes(chunk.input), job.input_format)
     texts: list[tuple[int, str]] = []
     for offset, record in enumerate(records):
@@ -106,9 +115,7 @@ def parse_rows(job: Job, requested: MLModel, chunk: JobChunk, errors: list[RowEr
             errors.append(RowError(number, "", "invalid_character", "The row holds a NUL character."))
             continue
         texts.append((number, text))
-    if job.input_format == InputFormat.CSV:
-        return _csv_rows(job, requested, texts, errors)
-    return _json_rows(job, requested, texts, errors)
+    return texts
 
 
 def _csv_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], errors: list[RowError]) -> list[Row]:
@@ -152,22 +159,12 @@ def _csv_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], errors
 
 
 def _json_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], errors: list[RowError]) -> list[Row]:
-    from hotcrm_ai.limits import _finite_float, _reject_constant, _safe_int
-
     specs = feature_specs(requested)
     names = {spec.name for spec in specs}
     rows = []
     for number, text in texts:
-        try:
-            record = json.loads(text, parse_float=_finite_float, parse_int=_safe_int, parse_constant=_reject_constant)
-        except ApplicationError as exc:
-            errors.append(RowError(number, "", exc.code, exc.message))
-            continue
-        except (ValueError, RecursionError):
-            errors.append(RowError(number, "", "invalid_json", "The line is not valid JSON."))
-            continue
-        if not isinstance(record, dict) or json_depth_exceeds(record, MAX_JSON_DEPTH):
-            errors.append(RowError(number, "", "invalid_json", "The line is not a JSON object of bounded depth."))
+        record = json_object(number, text, errors)
+        if record is None:
             continue
         object_id = object_ids([record.get(job.id_column, "")])[0] if job.id_column else ""
         features = {k: v for k, v in record.items() if k != job.id_column and (not names or k in names)}
@@ -176,6 +173,25 @@ def _json_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], error
         except FeatureError as exc:
             errors.append(RowError(number, object_id, exc.code, exc.message))
     return rows
+
+
+def json_object(number: int, text: str, errors: list[RowError]) -> dict[str, Any] | None:
+    """A JSON line as an object, read with the request bodies' limits (finite numbers,
+    integers within ±2^53, bounded depth); None, with a row error, when it is not one."""
+    from hotcrm_ai.limits import _finite_float, _reject_constant, _safe_int
+
+    try:
+        record = json.loads(text, parse_float=_finite_float, parse_int=_safe_int, parse_constant=_reject_constant)
+    except ApplicationError as exc:
+        errors.append(RowError(number, "", exc.code, exc.message))
+        return None
+    except (ValueError, RecursionError):
+        errors.append(RowError(number, "", "invalid_json", "The line is not valid JSON."))
+        return None
+    if not isinstance(record, dict) or json_depth_exceeds(record, MAX_JSON_DEPTH):
+        errors.append(RowError(number, "", "invalid_json", "The line is not a JSON object of bounded depth."))
+        return None
+    return record
 
 
 def object_ids(values: list[Any]) -> list[str]:

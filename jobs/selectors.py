@@ -11,7 +11,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from hotcrm_ai.errors import Conflict, NotFound
-from jobs.models import Job, JobChunk, JobRowError, JobStatus
+from jobs import outcomes
+from jobs.models import Job, JobChunk, JobKind, JobRowError, JobStatus
 from jobs.scoring import result_header
 
 
@@ -37,7 +38,7 @@ def job_body(job: Job) -> dict[str, Any]:
     now = timezone.now()
     base = f"/api/v1/jobs/{job.pk}/"
     return {
-        "id": str(job.pk), "modelId": job.model_id, "status": job.status,
+        "id": str(job.pk), "kind": job.kind, "modelId": job.model_id or None, "status": job.status,
         "rowsTotal": job.rows_total, "rowsDone": job.rows_done, "rowsFailed": job.rows_failed,
         "progress": job.progress(), "rowsPerSecond": job.rows_per_second(now), "etaSeconds": job.eta_seconds(now),
         "createdAt": job.created_at.isoformat(),
@@ -60,7 +61,8 @@ def job_results_stream(job: Job) -> Iterator[bytes]:
 
 def _results(job: Job) -> Iterator[bytes]:
     head = io.StringIO()
-    csv.writer(head, lineterminator="\n").writerow(result_header(job))
+    header = outcomes.RESULT_HEADER if job.kind == JobKind.OUTCOMES else result_header(job)
+    csv.writer(head, lineterminator="\n").writerow(header)
     yield head.getvalue().encode()
     chunk_ids = list(JobChunk.objects.filter(job=job).order_by("index").values_list("pk", flat=True))
     for chunk_id in chunk_ids:

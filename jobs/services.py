@@ -18,10 +18,10 @@ from django.utils import timezone
 from core.objects import Objects
 from core.write_behind import insert_rows
 from hotcrm_ai.errors import Conflict, InvalidInput
-from jobs import inputs
-from jobs.models import ACTIVE_STATUSES, InputFormat, Job, JobChunk, JobRowError, JobStatus
+from jobs import inputs, outcomes
+from jobs.models import ACTIVE_STATUSES, InputFormat, Job, JobChunk, JobKind, JobRowError, JobStatus
 from jobs.recording import logs_bulk_insert
-from jobs.scoring import ChunkResult, object_ids, score_chunk
+from jobs.scoring import ChunkResult, RowError, object_ids, score_chunk
 from monitoring.models import Metric
 from predictions.features import feature_specs
 from predictions.services import resolve_model
@@ -66,6 +66,37 @@ def job_create(*, model_id: str, upload: IO[bytes], file_name: str, size: int, c
     return job
 
 
+def outcome_job_create(*, upload: IO[bytes], file_name: str, size: int, created_by: str,
+                       max_error_rate: float = 5.0) -> Job:
+    """An outcomes file (objectType, objectId, actual, modelId?) as a job: checked, stored as
+    chunks of at most BATCH_LIMIT rows (each recorded as one outcomes batch) and queued."""
+    max_bytes = _limits()["JOB_MAX_BYTES"]
+    if size > max_bytes:
+        raise inputs.TooLarge(f"The file is {size} bytes; the limit is {max_bytes}.")
+    stream = inputs.open_input(upload, max_bytes=_limits()["JOB_MAX_INPUT_BYTES"])
+    fmt, records = inputs.open_records(stream, file_name)
+    first = next(records, None)
+    if first is None:
+        raise InvalidInput("The file is empty.", code="empty_file")
+    header = inputs.read_header(first, fmt)
+    if missing := outcomes.missing_columns(header.columns):
+        where = "header" if not header.first_is_data else "first line"
+        raise InvalidInput(f"The file's {where} lacks the column(s) {', '.join(missing)}.", code="missing_column",
+                           extra={"columns": missing})
+    with transaction.atomic():
+        # id_column: the rows name their objects there (erasure finds them, core/objects.py),
+        # each with its own type (the job's type is empty: any).
+        job = Job.objects.create(
+            kind=JobKind.OUTCOMES, model_id="", input_format=fmt, file_name=file_name[:255],
+            columns=[] if header.first_is_data else header.columns, id_column="objectId", object_type="",
+            max_error_rate=max_error_rate, created_by=created_by,
+        )
+        size_rows = min(_limits()["JOB_CHUNK_ROWS"], _limits()["BATCH_LIMIT"])
+        chunk_ids = _store_chunks(job, ([first] if header.first_is_data else []), records, size=size_rows)
+    transaction.on_commit(lambda: chunks_dispatch(chunk_ids))
+    return job
+
+
 def _check_header(model: MLModel, header: inputs.Header, id_column: str) -> None:
     present = set(header.columns)
     for spec in feature_specs(model):
@@ -77,8 +108,8 @@ def _check_header(model: MLModel, header: inputs.Header, id_column: str) -> None
         raise InvalidInput(f"The file has no column '{id_column[:100]}' (idColumn).", code="missing_id_column")
 
 
-def _store_chunks(job: Job, head: list[bytes], records) -> list[int]:
-    size, max_rows = _limits()["JOB_CHUNK_ROWS"], _limits()["JOB_MAX_ROWS"]
+def _store_chunks(job: Job, head: list[bytes], records, *, size: int | None = None) -> list[int]:
+    size, max_rows = size or _limits()["JOB_CHUNK_ROWS"], _limits()["JOB_MAX_ROWS"]
     chunk_ids: list[int] = []
     pending = list(head)
     total = 0
@@ -133,6 +164,9 @@ def chunk_score(*, chunk_id: int) -> None:
         job_fail(job_id=job.pk, error=f"Chunk {chunk.index} was started {chunk.attempts} times without finishing.")
         return
     _chunk_started(chunk)
+    if job.kind == JobKind.OUTCOMES:
+        _outcomes_chunk_record(job, chunk)
+        return
     try:
         requested = resolve_model(job.model_id)
     except Exception as exc:  # deleted or deactivated since the job was queued
@@ -151,6 +185,42 @@ def chunk_score(*, chunk_id: int) -> None:
     _chunk_commit(job, chunk, result)
 
 
+def _outcomes_chunk_record(job: Job, chunk: JobChunk) -> None:
+    """Record an outcomes chunk: its outcomes, results, row errors and done-mark in one
+    transaction (outcomes are idempotent too, but a chunk's errors must not be listed twice)."""
+    errors: list[RowError] = []
+    rows = outcomes.parse_outcome_rows(job, chunk, errors)
+    now = timezone.now()
+    with transaction.atomic():
+        if not _chunk_claim(job, chunk, now):
+            transaction.set_rollback(True)
+            return
+        result = outcomes.record_outcomes(rows, errors)
+        JobChunk.objects.filter(pk=chunk.pk).update(output=result.output, rows_failed=len(result.errors))
+        _chunk_count(job, result.rows_done, result.errors, now)
+
+
+def _chunk_claim(job: Job, chunk: JobChunk, now) -> bool:
+    """Inside the chunk's transaction, first: mark it done (dropping its input: kept no
+    longer than needed, it names CRM objects) unless it is, and check its job goes on. A
+    second run of the chunk stops here (on PostgreSQL it waits for the first run's commit
+    and then finds the chunk done)."""
+    if not JobChunk.objects.filter(pk=chunk.pk, done_at__isnull=True).update(done_at=now, input=b""):
+        return False
+    return bool(Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(progressed_at=now))
+
+
+def _chunk_count(job: Job, done: int, errors: list[RowError], now) -> None:
+    """Inside the chunk's transaction: its rows and errors counted, the job settled."""
+    Job.objects.filter(pk=job.pk).update(rows_done=F("rows_done") + done, rows_failed=F("rows_failed") + len(errors),
+                                         chunks_done=F("chunks_done") + 1)
+    JobRowError.objects.bulk_create([
+        JobRowError(job_id=job.pk, row=e.row, object_id=e.object_id, code=e.code[:50], message=e.message[:500])
+        for e in errors
+    ], batch_size=1000)
+    _job_settle(job.pk, now)
+
+
 def _chunk_started(chunk: JobChunk) -> None:
     now = timezone.now()
     JobChunk.objects.filter(pk=chunk.pk).update(started_at=now, attempts=F("attempts") + 1)
@@ -160,31 +230,16 @@ def _chunk_started(chunk: JobChunk) -> None:
 
 def _chunk_commit(job: Job, chunk: JobChunk, result: ChunkResult) -> None:
     now = timezone.now()
-    scored = len(result.logs)
     with transaction.atomic():
-        # The done-mark first: a second run of this chunk stops here (on PostgreSQL it waits
-        # for the first run's commit and then finds the chunk done).
-        # Its input is dropped with it: kept no longer than needed (it names CRM objects).
-        if not JobChunk.objects.filter(pk=chunk.pk, done_at__isnull=True).update(
-            done_at=now, output=result.output, rows_failed=len(result.errors), input=b"",
-        ):
-            transaction.set_rollback(True)
+        if not _chunk_claim(job, chunk, now):
+            transaction.set_rollback(True)  # done already, or its job cancelled or failed meanwhile: keep nothing
             return
-        if not Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
-            rows_done=F("rows_done") + scored, rows_failed=F("rows_failed") + len(result.errors),
-            chunks_done=F("chunks_done") + 1, progressed_at=now,
-        ):
-            transaction.set_rollback(True)  # cancelled or failed meanwhile: keep nothing
-            return
+        JobChunk.objects.filter(pk=chunk.pk).update(output=result.output, rows_failed=len(result.errors))
         if result.result_columns and not job.result_columns:
             Job.objects.filter(pk=job.pk, result_columns=[]).update(result_columns=result.result_columns)
         logs_bulk_insert(result.logs)
-        JobRowError.objects.bulk_create([
-            JobRowError(job_id=job.pk, row=e.row, object_id=e.object_id, code=e.code[:50], message=e.message[:500])
-            for e in result.errors
-        ], batch_size=1000)
         _metrics_insert(result, now)
-        _job_settle(job.pk, now)
+        _chunk_count(job, len(result.logs), result.errors, now)
 
 
 def _metrics_insert(result: ChunkResult, now) -> None:

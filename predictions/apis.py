@@ -10,22 +10,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apiauth.permissions import IsStaff
+from core.shapes import body_of, serializer_of
 from hotcrm_ai.errors import ApplicationError, invalid_input_of
 from predictions import feedback, outcomes, services
 from predictions.ab.report import ab_test_report
 from predictions.providers import feature_schema_import
 from predictions.serializers import (
-    AbTestReportSerializer,
+    AbTestReport,
     BatchRequestSerializer,
-    BatchResponseSerializer,
+    BatchResponse,
     FeedbackRequestSerializer,
-    FeedbackResponseSerializer,
+    FeedbackResponse,
+    OutcomeBatchError,
+    OutcomeBatchItem,
     OutcomeBatchRequestSerializer,
-    OutcomeBatchResponseSerializer,
+    OutcomeBatchResponse,
     OutcomeRequestSerializer,
-    OutcomeResponseSerializer,
+    OutcomeResponse,
     PredictionRequestSerializer,
-    PredictionResponseSerializer,
+    PredictionResponse,
     outcome_batch_items,
     plain_batch_request,
     plain_prediction_request,
@@ -38,7 +41,7 @@ from registry.serializers import ModelSerializer
 class PredictionApi(APIView):
     error_statuses = (404, 409, 422, 502, 504)
 
-    @extend_schema(request=PredictionRequestSerializer, responses=PredictionResponseSerializer)
+    @extend_schema(request=PredictionRequestSerializer, responses=serializer_of(PredictionResponse))
     def post(self, request: Request) -> Response:
         data = plain_prediction_request(request.data)
         if data is None:  # anything unusual: the serializer decides, and words the error
@@ -49,13 +52,13 @@ class PredictionApi(APIView):
             model_id=data["modelId"], features=data["features"], context=data.get("context"),
             use_cache=data["useCache"], forced_arm=data.get("abArm"),
         )
-        return Response(answer)
+        return Response(body_of(answer))
 
 
 class BatchPredictionApi(APIView):
     error_statuses = (404, 409, 422, 502, 504)
 
-    @extend_schema(request=BatchRequestSerializer, responses=BatchResponseSerializer)
+    @extend_schema(request=BatchRequestSerializer, responses=serializer_of(BatchResponse))
     def post(self, request: Request) -> Response:
         data = plain_batch_request(request.data)
         if data is None:
@@ -66,15 +69,15 @@ class BatchPredictionApi(APIView):
             model_id=data["modelId"], rows=data["features"], use_cache=data["useCache"],
             contexts=data.get("contexts"),
         )
-        return Response({"results": results})
+        return Response(body_of(results))
 
 
 class PredictionFeedbackApi(APIView):
     """The outcome of a prediction: 201 when recorded, 200 when the same outcome was already
     recorded (a retry), 409 when a different one was."""
 
-    @extend_schema(request=FeedbackRequestSerializer, responses={201: FeedbackResponseSerializer,
-                                                                  200: FeedbackResponseSerializer})
+    @extend_schema(request=FeedbackRequestSerializer, responses={201: serializer_of(FeedbackResponse),
+                                                                  200: serializer_of(FeedbackResponse)})
     def post(self, request: Request, prediction_id: uuid.UUID) -> Response:
         body = FeedbackRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -91,16 +94,16 @@ class OutcomeApi(APIView):
 
     error_statuses = (404, 409, 422)
 
-    @extend_schema(request=OutcomeRequestSerializer, responses={201: OutcomeResponseSerializer,
-                                                                200: OutcomeResponseSerializer})
+    @extend_schema(request=OutcomeRequestSerializer, responses={201: serializer_of(OutcomeResponse),
+                                                                200: serializer_of(OutcomeResponse)})
     def post(self, request: Request) -> Response:
         body = OutcomeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         result = outcomes.object_outcome_record(_object_outcome(body.validated_data))
         data = body.validated_data
         return Response(
-            {"objectType": data["objectType"], "objectId": data["objectId"],
-             "reached": [outcomes.reached_body(r) for r in result.reached]},
+            body_of(OutcomeResponse(objectType=data["objectType"], objectId=data["objectId"],
+                                    reached=[outcomes.reached_response(r) for r in result.reached])),
             status=201 if result.recorded else 200,
         )
 
@@ -109,12 +112,12 @@ class OutcomeBatchApi(APIView):
     """Up to BATCH_LIMIT outcomes, each answered as POST /outcomes/ would answer it alone
     (its status, and what it reached or its error): one refused item never stops the others."""
 
-    @extend_schema(request=OutcomeBatchRequestSerializer, responses=OutcomeBatchResponseSerializer)
+    @extend_schema(request=OutcomeBatchRequestSerializer, responses=serializer_of(OutcomeBatchResponse))
     def post(self, request: Request) -> Response:
         items = outcome_batch_items(request.data)
         checker = OutcomeRequestSerializer()  # one instance checks every item: no copy per item
         valid: dict[int, outcomes.ObjectOutcome] = {}
-        results: list[dict[str, Any]] = []
+        results: list[OutcomeBatchItem] = []
         for index, item in enumerate(items):
             results.append(_item_names(item))
             try:
@@ -125,11 +128,13 @@ class OutcomeBatchApi(APIView):
             if result.error is not None:
                 _item_failed(results[index], result.error)
             else:
-                results[index] |= {"status": 201 if result.recorded else 200,
-                                   "reached": [outcomes.reached_body(r) for r in result.reached]}
-        statuses = [r["status"] for r in results]
-        return Response({"results": results, "recorded": statuses.count(201), "unchanged": statuses.count(200),
-                         "failed": sum(1 for s in statuses if s >= 400)})
+                results[index].status = 201 if result.recorded else 200
+                results[index].reached = [outcomes.reached_response(r) for r in result.reached]
+        statuses = [r.status for r in results]
+        return Response(body_of(OutcomeBatchResponse(
+            results=results, recorded=statuses.count(201), unchanged=statuses.count(200),
+            failed=sum(1 for s in statuses if s >= 400),
+        )))
 
 
 def _object_outcome(data: dict[str, Any]) -> outcomes.ObjectOutcome:
@@ -137,21 +142,22 @@ def _object_outcome(data: dict[str, Any]) -> outcomes.ObjectOutcome:
                                   actual=data["actual"], model_id=data.get("modelId"))
 
 
-def _item_names(item: Any) -> dict[str, Any]:
+def _item_names(item: Any) -> OutcomeBatchItem:
     """The item's object, echoed when it is text (it may be what was wrong with the item)."""
     names = {}
     for key in ("objectType", "objectId"):
         value = item.get(key) if isinstance(item, dict) else None
         names[key] = value if isinstance(value, str) and len(value) <= 200 else None
-    return {"status": 0, **names}
+    return OutcomeBatchItem(status=0, objectType=names["objectType"], objectId=names["objectId"])
 
 
-def _item_failed(result: dict[str, Any], error: ApplicationError) -> None:
-    result |= {"status": error.status, "error": {"code": error.code, "message": error.message}}
+def _item_failed(result: OutcomeBatchItem, error: ApplicationError) -> None:
+    result.status = error.status
+    result.error = OutcomeBatchError(code=error.code, message=error.message)
 
 
 class AbTestReportApi(APIView):
-    @extend_schema(responses=AbTestReportSerializer)
+    @extend_schema(responses=serializer_of(AbTestReport))
     def get(self, request: Request, model_id: str) -> Response:
         return Response(ab_test_report(model_get_fresh(model_id)))
 

@@ -9,20 +9,23 @@ import math
 import time
 from collections import defaultdict
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.shapes import body_of
 from hotcrm_ai.errors import Conflict, InvalidInput, NotFound, NotSupported
 from predictions.ids import minted_at, shadow_id
 from predictions.models import PredictionLog
 from predictions.recording import log_buffer
+from predictions.serializers import FeedbackResponse
 from registry.models import MLModel, ModelType
 
 # Beyond twice the flush interval, how long a flush itself may take under load.
 FLUSH_GRACE = 2.0
+F = TypeVar("F", bound=FeedbackResponse)
 LABEL_TYPES = {ModelType.CLASSIFICATION, ModelType.NLP}
 NUMBER_TYPES = {ModelType.REGRESSION, ModelType.FORECASTING}
 # The labels of the built-in output shapes, by the key that carries them.
@@ -83,12 +86,13 @@ def _feedback_record(prediction_id: str, actual: Any) -> tuple[PredictionLog, bo
     return log, True
 
 
-def outcome_to_record(log: PredictionLog, actual: Any, model_types: dict[str, str | None] | None = None) -> Any:
+def outcome_to_record(log: PredictionLog, actual: Any, model_types: dict[str, str | None] | None = None, *,
+                      text_numbers: bool = False) -> Any:
     """The outcome `log` (a prediction row locked by the caller's transaction) is to record,
     `actual` validated for its model; None when it already has this very outcome (a retry);
     a different one is a 409. Feedback by id and outcomes by object both decide here.
     `model_types` memoises the answering models' types across the rows of one request."""
-    value = outcome_validate(log, actual, model_types)
+    value = outcome_validate(log, actual, model_types, text_numbers=text_numbers)
     if log.actual is None:
         return value
     if log.actual == value:
@@ -110,7 +114,10 @@ def outcomes_store(values: dict[Any, Any], now: datetime) -> None:
         PredictionLog.objects.filter(pk__in=ids, actual__isnull=True).update(actual=value, feedback_at=now)
 
 
-def outcome_validate(log: PredictionLog, actual: Any, model_types: dict[str, str | None] | None = None) -> Any:
+def outcome_validate(log: PredictionLog, actual: Any, model_types: dict[str, str | None] | None = None, *,
+                     text_numbers: bool = False) -> Any:
+    """`actual` as `log`'s model takes it. With `text_numbers` a number may come as its text
+    (a CSV cell of an outcomes job, where every value is text)."""
     if model_types is None:
         model_types = {}
     if log.model_id not in model_types:
@@ -118,6 +125,8 @@ def outcome_validate(log: PredictionLog, actual: Any, model_types: dict[str, str
     model_type = model_types[log.model_id]
     kind = outcome_kind(model_type) if model_type else _kind_from_prediction(log)
     if kind == "number":
+        if text_numbers and isinstance(actual, str):
+            actual = _number_of(actual)
         if isinstance(actual, bool) or not isinstance(actual, int | float) or not math.isfinite(actual):
             raise InvalidInput("'actual' must be a finite number for this model.", code="invalid_actual")
         return float(actual)
@@ -145,16 +154,28 @@ def predicted_number(prediction: Any) -> float | None:
 
 
 def outcome_feedback_body(log: PredictionLog) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "predictionId": str(log.pk), "modelId": log.model_id, "abTestArm": log.ab_arm or None,
-        "actual": log.actual, "recordedAt": log.feedback_at.isoformat() if log.feedback_at else None,
-    }
+    return body_of(feedback_response(log, FeedbackResponse))
+
+
+def feedback_response(log: PredictionLog, shape: type[F], **more: Any) -> F:
+    """The outcome of `log` as `shape` (FeedbackResponse or one that extends it with `more`)."""
+    response = shape(
+        predictionId=str(log.pk), modelId=log.model_id, abTestArm=log.ab_arm or None, actual=log.actual,
+        recordedAt=log.feedback_at.isoformat() if log.feedback_at else None, **more,
+    )
     if isinstance(log.actual, str):
-        body["correct"] = log.label == log.actual
+        response.correct = log.label == log.actual
     else:
         predicted = predicted_number(log.prediction)
-        body["absoluteError"] = None if predicted is None else abs(predicted - float(cast(float, log.actual)))
-    return body
+        response.absoluteError = None if predicted is None else abs(predicted - float(cast(float, log.actual)))
+    return response
+
+
+def _number_of(text: str) -> Any:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return text  # refused as not a number by the caller
 
 
 def _labels_of(prediction: Any) -> tuple[str, ...]:

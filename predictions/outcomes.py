@@ -22,9 +22,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from hotcrm_ai.errors import ApplicationError, InvalidInput, NotFound, NotSupported
-from predictions.feedback import outcome_feedback_body, outcome_to_record, outcomes_store
+from predictions.feedback import feedback_response, outcome_to_record, outcomes_store
 from predictions.models import PredictionLog
 from predictions.recording import log_buffer
+from predictions.serializers import OutcomeReached
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class ObjectOutcome:
     object_id: str
     actual: Any
     model_id: str | None = None  # only the predictions of (or answered by) this model
+    actual_is_text: bool = False  # a CSV cell: a number may come as its text
 
 
 @dataclass
@@ -117,7 +119,7 @@ def _decide(outcome: ObjectOutcome, logs: list[PredictionLog], model_types: dict
     decided = []
     for log in sorted(logs, key=lambda log: (log.model_id, str(log.pk))):
         try:
-            decided.append((log, outcome_to_record(log, outcome.actual, model_types)))
+            decided.append((log, outcome_to_record(log, outcome.actual, model_types, text_numbers=outcome.actual_is_text)))
         except (InvalidInput, NotSupported) as exc:
             if len(logs) > 1:  # several models' predictions: say which one refused, and how to choose
                 exc.message = f"{exc.message} (model '{log.model_id}'; send modelId to report an outcome to one model only)"
@@ -129,12 +131,12 @@ def outcome_window_start() -> datetime:
     return timezone.now() - timedelta(days=settings.HOTCRM["OUTCOME_WINDOW_DAYS"])
 
 
-def reached_body(reached: Reached) -> dict[str, Any]:
-    """A prediction an outcome reached: feedback's body, with the model the CRM asked for
+def reached_response(reached: Reached) -> OutcomeReached:
+    """A prediction an outcome reached: as feedback answers, with the model the CRM asked for
     and whether this call recorded it."""
     log = reached.log
-    return {**outcome_feedback_body(log), "requestedModelId": log.requested_model_id,
-            "predictedAt": log.created_at.isoformat(), "recorded": reached.recorded}
+    return feedback_response(log, OutcomeReached, requestedModelId=log.requested_model_id,
+                             predictedAt=log.created_at.isoformat(), recorded=reached.recorded)
 
 
 def _latest_per_model(outcomes: list[ObjectOutcome]) -> dict[tuple[str, str], list[_Candidate]]:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import field
+from typing import Any, Literal
 
 from django.conf import settings
 from rest_framework import serializers
 
+from core.shapes import OMIT, Omitted, doc, shape
 from hotcrm_ai.errors import InvalidInput
 
 
@@ -42,34 +44,40 @@ class BatchRequestSerializer(serializers.Serializer):
     )
 
 
-class PredictionMetadataSerializer(serializers.Serializer):
-    predictionId = serializers.UUIDField()
-    requestedModelId = serializers.CharField()
-    abTestArm = serializers.ChoiceField(choices=["challenger", "champion"], allow_null=True)
-    provider = serializers.CharField()
-    confidenceSource = serializers.ChoiceField(
-        choices=["model", "logprobs", "stated"], allow_null=True,
-        help_text="Where `confidence` came from: the model's own probability or interval, an LLM's "
-                  "token probabilities, or the confidence an LLM stated in its answer; null without one.",
-    )
-    fallbackFrom = serializers.CharField(
-        required=False, help_text="Present when the configured fallback model answered because this model failed.",
-    )
-    fallbackReason = serializers.CharField(required=False, help_text="provider_failed or provider_timeout")
+# --- response shapes: each builds its body (core.shapes.body) and documents it ------------
+
+Arm = Literal["challenger", "champion"]
+ConfidenceSource = Literal["model", "logprobs", "stated"]
 
 
-class PredictionResponseSerializer(serializers.Serializer):
-    prediction = serializers.JSONField()
-    confidence = serializers.FloatField(allow_null=True)
-    modelId = serializers.CharField()
-    modelVersion = serializers.CharField()
-    processingTime = serializers.FloatField()
-    cached = serializers.BooleanField()
-    metadata = PredictionMetadataSerializer()
+@shape
+class PredictionMetadata:
+    predictionId: str = field(metadata=doc(format="uuid"))
+    requestedModelId: str
+    abTestArm: Arm | None
+    provider: str
+    confidenceSource: ConfidenceSource | None = field(metadata=doc(
+        "Where `confidence` came from: the model's own probability or interval, an LLM's "
+        "token probabilities, or the confidence an LLM stated in its answer; null without one."))
+    fallbackFrom: str | Omitted = field(default=OMIT, metadata=doc(
+        "Present when the configured fallback model answered because this model failed."))
+    fallbackReason: str | Omitted = field(default=OMIT, metadata=doc("provider_failed or provider_timeout"))
 
 
-class BatchResponseSerializer(serializers.Serializer):
-    results = PredictionResponseSerializer(many=True)
+@shape
+class PredictionResponse:
+    prediction: Any
+    confidence: float | None
+    modelId: str
+    modelVersion: str
+    processingTime: float
+    cached: bool
+    metadata: PredictionMetadata
+
+
+@shape
+class BatchResponse:
+    results: list[PredictionResponse]
 
 
 class FeedbackRequestSerializer(serializers.Serializer):
@@ -87,14 +95,15 @@ class FeedbackRequestSerializer(serializers.Serializer):
         return value
 
 
-class FeedbackResponseSerializer(serializers.Serializer):
-    predictionId = serializers.UUIDField()
-    modelId = serializers.CharField()
-    abTestArm = serializers.CharField(allow_null=True)
-    actual = serializers.JSONField()
-    recordedAt = serializers.DateTimeField()
-    correct = serializers.BooleanField(required=False)
-    absoluteError = serializers.FloatField(required=False, allow_null=True)
+@shape
+class FeedbackResponse:
+    predictionId: str = field(metadata=doc(format="uuid"))
+    modelId: str
+    abTestArm: str | None
+    actual: Any
+    recordedAt: str | None = field(metadata=doc(format="date-time"))
+    correct: bool | Omitted = OMIT
+    absoluteError: float | Omitted | None = OMIT
 
 
 class OutcomeRequestSerializer(serializers.Serializer):
@@ -117,16 +126,18 @@ class OutcomeRequestSerializer(serializers.Serializer):
         return value
 
 
-class OutcomeReachedSerializer(FeedbackResponseSerializer):
-    requestedModelId = serializers.CharField(help_text="The model the prediction was asked of (an A/B test's challenger).")
-    predictedAt = serializers.DateTimeField()
-    recorded = serializers.BooleanField(help_text="False when the prediction already had this outcome.")
+@shape
+class OutcomeReached(FeedbackResponse):
+    requestedModelId: str = field(metadata=doc("The model the prediction was asked of (an A/B test's challenger)."))
+    predictedAt: str = field(metadata=doc(format="date-time"))
+    recorded: bool = field(metadata=doc("False when the prediction already had this outcome."))
 
 
-class OutcomeResponseSerializer(serializers.Serializer):
-    objectType = serializers.CharField()
-    objectId = serializers.CharField()
-    reached = OutcomeReachedSerializer(many=True, help_text="The object's latest prediction per model in the window.")
+@shape
+class OutcomeResponse:
+    objectType: str
+    objectId: str
+    reached: list[OutcomeReached] = field(metadata=doc("The object's latest prediction per model in the window."))
 
 
 class OutcomeBatchRequestSerializer(serializers.Serializer):
@@ -136,57 +147,65 @@ class OutcomeBatchRequestSerializer(serializers.Serializer):
     outcomes = OutcomeRequestSerializer(many=True, help_text="Up to BATCH_LIMIT (1,000) outcomes.")
 
 
-class OutcomeBatchErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
+@shape
+class OutcomeBatchError:
+    code: str
+    message: str
 
 
-class OutcomeBatchItemSerializer(serializers.Serializer):
-    status = serializers.IntegerField(help_text="What POST /outcomes/ would have answered for this item alone.")
-    objectType = serializers.CharField(allow_null=True)
-    objectId = serializers.CharField(allow_null=True)
-    reached = OutcomeReachedSerializer(many=True, required=False)
-    error = OutcomeBatchErrorSerializer(required=False)
+@shape
+class OutcomeBatchItem:
+    status: int = field(metadata=doc("What POST /outcomes/ would have answered for this item alone."))
+    objectType: str | None
+    objectId: str | None
+    reached: list[OutcomeReached] | Omitted = OMIT
+    error: OutcomeBatchError | Omitted = OMIT
 
 
-class OutcomeBatchResponseSerializer(serializers.Serializer):
-    results = OutcomeBatchItemSerializer(many=True, help_text="One per item, in input order.")
-    recorded = serializers.IntegerField(help_text="Items that recorded an outcome (201).")
-    unchanged = serializers.IntegerField(help_text="Items whose predictions already had it (200).")
-    failed = serializers.IntegerField(help_text="Items refused (4xx), each with its error.")
+@shape
+class OutcomeBatchResponse:
+    results: list[OutcomeBatchItem] = field(metadata=doc("One per item, in input order."))
+    recorded: int = field(metadata=doc("Items that recorded an outcome (201)."))
+    unchanged: int = field(metadata=doc("Items whose predictions already had it (200)."))
+    failed: int = field(metadata=doc("Items refused (4xx), each with its error."))
 
 
-class AbArmSerializer(serializers.Serializer):
-    modelId = serializers.CharField()
-    modelVersion = serializers.CharField()
-    predictions = serializers.IntegerField()
-    failures = serializers.IntegerField()
-    latency = serializers.DictField(child=serializers.FloatField(allow_null=True))
-    meanConfidence = serializers.FloatField(allow_null=True)
-    outcomes = serializers.IntegerField()
-    accuracy = serializers.FloatField(allow_null=True, help_text="% correct, classifiers")
-    mae = serializers.FloatField(allow_null=True, help_text="mean absolute error, numbers")
+@shape
+class AbArmReport:
+    openapi_name = "AbArm"
+
+    modelId: str
+    modelVersion: str
+    predictions: int
+    failures: int
+    latency: dict[str, float | None]
+    meanConfidence: float | None
+    outcomes: int
+    accuracy: float | None = field(metadata=doc("% correct, classifiers"))
+    mae: float | None = field(metadata=doc("mean absolute error, numbers"))
 
 
-class AbSignificanceSerializer(serializers.Serializer):
-    test = serializers.CharField()
-    winner = serializers.CharField(allow_null=True)
-    pValue = serializers.FloatField(allow_null=True)
-    confidenceLevel = serializers.IntegerField()
-    outcomesNeeded = serializers.IntegerField(allow_null=True)
-    text = serializers.CharField()
+@shape
+class AbSignificance:
+    test: str
+    winner: str | None
+    pValue: float | None
+    confidenceLevel: int
+    outcomesNeeded: int | None
+    text: str
 
 
-class AbTestReportSerializer(serializers.Serializer):
-    modelId = serializers.CharField()
-    championModelId = serializers.CharField()
-    enabled = serializers.BooleanField()
-    mode = serializers.CharField()
-    trafficPercentage = serializers.FloatField()
-    metric = serializers.ChoiceField(choices=["accuracy", "mae"])
-    arms = serializers.DictField(child=AbArmSerializer())
-    significance = AbSignificanceSerializer()
-    verdict = serializers.CharField()
+@shape
+class AbTestReport:
+    modelId: str
+    championModelId: str
+    enabled: bool
+    mode: str
+    trafficPercentage: float
+    metric: Literal["accuracy", "mae"]
+    arms: dict[str, AbArmReport]
+    significance: AbSignificance
+    verdict: str
 
 
 CONTEXT_LIMITS = {"userId": 200, "objectType": 100, "objectId": 200}

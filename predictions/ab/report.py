@@ -3,17 +3,19 @@ and the verdict on whether the challenger is better."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from django.db.models import Avg, Count, QuerySet
 
+from core.shapes import body_of
 from hotcrm_ai.errors import NotSupported
 from monitoring.models import Metric
 from predictions.ab.verdict import compare_accuracy, compare_errors
 from predictions.feedback import LABEL_TYPES
 from predictions.models import PredictionLog
 from predictions.selectors import outcome_summary
+from predictions.serializers import AbArmReport, AbTestReport
 from registry.models import AbArm, MLModel
 
 
@@ -29,15 +31,13 @@ def ab_test_report(model: MLModel) -> dict[str, Any]:
                            f"{champion.type} model: their answers cannot be compared.", code="ab_types_differ")
     logs = PredictionLog.objects.filter(requested_model_id=model.pk)
     challenger_arms = [AbArm.CHALLENGER, AbArm.SHADOW]
-    arms = {
-        AbArm.CHALLENGER: _arm(model, logs.filter(model_id=model.pk, ab_arm__in=challenger_arms),
-                               Metric.objects.filter(model_id=model.pk, ab_arm__in=challenger_arms)),
-        AbArm.CHAMPION: _arm(champion, logs.filter(model_id=champion.pk, ab_arm=AbArm.CHAMPION),
-                             Metric.objects.filter(model_id=champion.pk, ab_arm=AbArm.CHAMPION)),
-    }
+    challenger, c = _arm(model, logs.filter(model_id=model.pk, ab_arm__in=challenger_arms),
+                         Metric.objects.filter(model_id=model.pk, ab_arm__in=challenger_arms))
+    champion_arm, h = _arm(champion, logs.filter(model_id=champion.pk, ab_arm=AbArm.CHAMPION),
+                           Metric.objects.filter(model_id=champion.pk, ab_arm=AbArm.CHAMPION))
     share = model.ab_traffic_percentage
     expected_ratio = (100 - share) / share if 0 < share < 100 else 1.0
-    c, h = arms[AbArm.CHALLENGER], arms[AbArm.CHAMPION]
+    metric: Literal["accuracy", "mae"]
     if model.type in LABEL_TYPES:
         metric = "accuracy"
         verdict = compare_accuracy(c["correct"], c["outcomes"], h["correct"], h["outcomes"],
@@ -45,30 +45,28 @@ def ab_test_report(model: MLModel) -> dict[str, Any]:
     else:
         metric = "mae"
         verdict = compare_errors(c["errors"], h["errors"], expected_ratio=expected_ratio)
-    for arm in arms.values():
-        arm.pop("errors", None)
-        arm.pop("correct", None)
-    return {
-        "modelId": model.pk, "championModelId": champion.pk, "enabled": model.ab_enabled,
-        "mode": model.ab_mode, "trafficPercentage": share, "metric": metric,
-        "arms": arms, "significance": verdict.as_dict(), "verdict": verdict.text,
-    }
+    return body_of(AbTestReport(
+        modelId=model.pk, championModelId=champion.pk, enabled=model.ab_enabled,
+        mode=model.ab_mode, trafficPercentage=share, metric=metric,
+        arms={AbArm.CHALLENGER: challenger, AbArm.CHAMPION: champion_arm},
+        significance=verdict.significance(), verdict=verdict.text,
+    ))
 
 
-def _arm(model: MLModel, logs: QuerySet[PredictionLog], metrics: QuerySet[Metric]) -> dict[str, Any]:
+def _arm(model: MLModel, logs: QuerySet[PredictionLog],
+         metrics: QuerySet[Metric]) -> tuple[AbArmReport, dict[str, Any]]:
+    """One arm's report, and its outcome summary for the verdict."""
     counts = logs.aggregate(predictions=Count("id"), confidence=Avg("confidence"))
     latencies = np.asarray(metrics.filter(success=True).values_list("latency_ms", flat=True), float)
     outcomes = outcome_summary(logs, model.type)
-    return {
-        "modelId": model.pk, "modelVersion": model.version,
-        "predictions": counts["predictions"],
-        "errors": outcomes.get("errors"),
-        "failures": metrics.filter(success=False).count(),
-        "latency": {
+    return AbArmReport(
+        modelId=model.pk, modelVersion=model.version,
+        predictions=counts["predictions"],
+        failures=metrics.filter(success=False).count(),
+        latency={
             "mean": round(float(latencies.mean()), 3) if latencies.size else None,
             "p95": round(float(np.percentile(latencies, 95)), 3) if latencies.size else None,
         },
-        "meanConfidence": round(counts["confidence"], 2) if counts["confidence"] is not None else None,
-        "outcomes": outcomes["outcomes"], "correct": outcomes.get("correct"),
-        "accuracy": outcomes["accuracy"], "mae": outcomes["mae"],
-    }
+        meanConfidence=round(counts["confidence"], 2) if counts["confidence"] is not None else None,
+        outcomes=outcomes["outcomes"], accuracy=outcomes["accuracy"], mae=outcomes["mae"],
+    ), outcomes

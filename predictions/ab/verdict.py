@@ -11,6 +11,8 @@ from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize, proportions_ztest
 from statsmodels.stats.weightstats import ttest_ind
 
+from predictions.serializers import AbSignificance
+
 ALPHA = 0.05
 POWER = 0.8
 # Fewer outcomes than this per arm and no test is run: the normal approximations need them.
@@ -31,13 +33,13 @@ class Verdict:
     outcomes_needed: int | None  # more outcomes (both arms together) for a 95% answer
     text: str
 
-    def as_dict(self) -> dict:
-        return {
-            "test": self.test, "winner": self.winner,
-            "pValue": None if self.p_value is None else round(self.p_value, 6),
-            "confidenceLevel": round((1 - ALPHA) * 100),
-            "outcomesNeeded": self.outcomes_needed, "text": self.text,
-        }
+    def significance(self) -> AbSignificance:
+        return AbSignificance(
+            test=self.test, winner=self.winner,
+            pValue=None if self.p_value is None else round(self.p_value, 6),
+            confidenceLevel=round((1 - ALPHA) * 100),
+            outcomesNeeded=self.outcomes_needed, text=self.text,
+        )
 
 
 def compare_accuracy(

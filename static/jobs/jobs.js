@@ -17,7 +17,7 @@
     const results = job.resultsUrl ? el("a", { href: job.resultsUrl, text: "results.csv" }) : el("span", { class: "muted", text: "—" });
     return el("tr", { "data-job": job.id, "data-status": job.status },
       el("td", {}, el("code", { text: job.id.slice(0, 8) }), el("div", { class: "muted", text: job.fileName || "" })),
-      el("td", { text: job.modelId }),
+      el("td", { text: job.kind === "outcomes" ? "outcomes" : job.modelId }),
       el("td", {}, el("span", { class: `badge badge-job-${job.status}`, text: job.status })),
       el("td", {}, bar, el("span", { class: "job-percent", text: ` ${num(job.progress, 1)}%` })),
       el("td", { text: `${num(job.rowsDone, 0)} / ${num(job.rowsFailed, 0)} / ${num(job.rowsTotal, 0)}` }),
