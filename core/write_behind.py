@@ -17,12 +17,14 @@ log rows in predictions.recording.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
+import orjson
 from django.conf import settings
 from django.db import (
     DataError,
@@ -243,7 +245,18 @@ def _preparer(field: models.Field, conn: Any) -> Callable[[Any], Any] | None:
 
         return when
     if kind == "JSONField":
-        return lambda value: None if value is None else conn.ops.adapt_json_value(value, cast(models.JSONField, field).encoder)
+        encoder = cast(models.JSONField, field).encoder
+        if encoder is not None:
+            return lambda value: None if value is None else conn.ops.adapt_json_value(value, encoder)
+        if conn.vendor == "postgresql":
+            from psycopg.types.json import Jsonb
+
+            return lambda value: None if value is None else Jsonb(value, dumps=json_text)
+
+        def document(value: Any) -> Any:
+            return None if value is None else json_text(value)
+
+        return document
     if kind == "UUIDField":
         native = conn.features.has_native_uuid_field
 
@@ -255,6 +268,16 @@ def _preparer(field: models.Field, conn: Any) -> Callable[[Any], Any] | None:
 
         return uuid
     return None
+
+
+def json_text(value: Any) -> str:
+    """A JSON document as the database stores it, written by orjson (the standard library's
+    encoder was most of a log row's preparation); what orjson refuses (integers past 64
+    bits, keys that are not strings) goes through the standard library as before."""
+    try:
+        return orjson.dumps(value).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value)
 
 
 B = TypeVar("B", bound=WriteBuffer)

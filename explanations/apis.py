@@ -23,7 +23,8 @@ class ExplanationApi(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         return Response(services.explain(
-            model_id=data["modelId"], features=data["features"], use_cache=data["useCache"],
+            model_id=data["modelId"], features=data["features"], context=data.get("context"),
+            forced_arm=data.get("abArm"), use_cache=data["useCache"],
             charge=lambda rows: TokenRateThrottle.charge(request, rows),
         ))
 
@@ -36,5 +37,6 @@ class CompareApi(APIView):
         data = body.validated_data
         return Response(services.compare(
             model_id=data["modelId"], features1=data["features1"], features2=data["features2"],
-            use_cache=data["useCache"], charge=lambda rows: TokenRateThrottle.charge(request, rows),
+            context=data.get("context"), forced_arm=data.get("abArm"), use_cache=data["useCache"],
+            charge=lambda rows: TokenRateThrottle.charge(request, rows),
         ))

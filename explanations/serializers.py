@@ -6,6 +6,10 @@ from typing import Any, Literal
 from rest_framework import serializers
 
 from core.shapes import OMIT, Omitted, doc, shape
+from predictions.serializers import ContextSerializer
+
+ARM_HELP = ("With `context` or `abArm` on a running A/B test, the model explained is the one that "
+            "answers that object (the same sticky routing as predictions); `modelId` in the answer names it.")
 
 
 class ExplanationRequestSerializer(serializers.Serializer):
@@ -19,6 +23,8 @@ class ExplanationRequestSerializer(serializers.Serializer):
         help_text="Accepted for the HotCRM clients; the model's own output is always what is explained.",
     )
     confidence = serializers.FloatField(required=False, allow_null=True, help_text="As `prediction`.")
+    context = ContextSerializer(required=False, help_text=ARM_HELP)  # type: ignore[assignment]  # shadows Field.context
+    abArm = serializers.ChoiceField(choices=["challenger", "champion"], required=False, help_text=ARM_HELP)
     useCache = serializers.BooleanField(required=False, default=True)
 
 
@@ -29,6 +35,8 @@ class CompareRequestSerializer(serializers.Serializer):
     modelId = serializers.CharField(max_length=100)
     features1 = serializers.JSONField()
     features2 = serializers.JSONField()
+    context = ContextSerializer(required=False, help_text=ARM_HELP)  # type: ignore[assignment]  # shadows Field.context
+    abArm = serializers.ChoiceField(choices=["challenger", "champion"], required=False, help_text=ARM_HELP)
     useCache = serializers.BooleanField(required=False, default=True)
 
 

@@ -1,6 +1,7 @@
 """Explanations, read top to bottom like the prediction pipeline:
-resolve model -> validate -> cache lookup -> explain (the model's own output) -> metric (kind
-"explanation") -> response (a shape of explanations.serializers) -> cache store of its body."""
+resolve model -> choose arm (the model that answers the object) -> validate -> cache lookup
+-> explain (the model's own output) -> metric (kind "explanation") -> response (a shape of
+explanations.serializers) -> cache store of its body."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from explanations.serializers import (
     Method,
 )
 from hotcrm_ai.errors import ApplicationError
+from predictions.ab.routing import choose_arm, routing_key
 from predictions.features import validate
 from predictions.services import resolve_model
 from registry.models import MLModel
@@ -35,9 +37,10 @@ TOP_FEATURES = 5
 T = TypeVar("T")
 
 
-def explain(*, model_id: Any, features: Any, use_cache: bool = True, charge: Charge | None = None) -> dict[str, Any]:
+def explain(*, model_id: Any, features: Any, context: dict[str, Any] | None = None, forced_arm: str | None = None,
+            use_cache: bool = True, charge: Charge | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    model = resolve_model(model_id)
+    model = explained_model(model_id, context, forced_arm)
     cleaned = validate(model, features)
     key = cache_key(model, "explain", cleaned)
     hit = cache_lookup(model, key, use_cache)
@@ -52,10 +55,10 @@ def explain(*, model_id: Any, features: Any, use_cache: bool = True, charge: Cha
     return body
 
 
-def compare(*, model_id: Any, features1: Any, features2: Any, use_cache: bool = True,
-            charge: Charge | None = None) -> dict[str, Any]:
+def compare(*, model_id: Any, features1: Any, features2: Any, context: dict[str, Any] | None = None,
+            forced_arm: str | None = None, use_cache: bool = True, charge: Charge | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    model = resolve_model(model_id)
+    model = explained_model(model_id, context, forced_arm)
     first, second = validate(model, features1), validate(model, features2)
     key = cache_key(model, "compare", [first, second])
     hit = cache_lookup(model, key, use_cache)
@@ -73,10 +76,21 @@ def compare(*, model_id: Any, features1: Any, features2: Any, use_cache: bool = 
 # --- steps --------------------------------------------------------------------------------
 
 
+def explained_model(model_id: Any, context: dict[str, Any] | None, forced_arm: str | None) -> MLModel:
+    """The requested model; on a running A/B test, with an object (or user) in `context` or a
+    forced arm, the model that answers that object, by the predictions' own sticky routing.
+    Without either, the requested model itself: a random arm would explain a model the
+    caller cannot name."""
+    requested = resolve_model(model_id)
+    if forced_arm is None and routing_key(context) is None:
+        return requested
+    return choose_arm(requested, context, forced_arm).model
+
+
 def cache_key(model: MLModel, kind: str, features: Any) -> str:
     canonical = json.dumps(features, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode()).hexdigest()
-    return f"expl:{kind}:{model.pk}:{model.version}:{model.revision}:{digest}"
+    return f"expl:{kind}:{model.pk}:{model.answers_identity}:{digest}"
 
 
 def cache_lookup(model: MLModel, key: str, use_cache: bool) -> dict[str, Any] | None:

@@ -187,6 +187,9 @@ CELERY_QUEUE_DIR = VAR_DIR / "celery" / CACHE_KEY_PREFIX
 if CELERY_BROKER_URL.startswith("filesystem://"):
     (CELERY_QUEUE_DIR / "queue").mkdir(parents=True, exist_ok=True)
     (CELERY_QUEUE_DIR / "control").mkdir(parents=True, exist_ok=True)
+    # kombu's filesystem transport with atomic writes and claims (hotcrm_ai/broker.py): the
+    # stock one lost a message now and then to a consumer reading a file mid-write.
+    CELERY_BROKER_TRANSPORT = "hotcrm_ai.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_QUEUE_DIR / "queue"),
         "data_folder_out": str(CELERY_QUEUE_DIR / "queue"),
@@ -220,7 +223,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic tasks: {"name": {"task": "app.task_name", "schedule": seconds}}; see hotcrm_ai/celery.py.
 RETENTION_INTERVAL = env_float("RETENTION_INTERVAL", 3600.0)  # seconds between retention purges
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "jobs-requeue-stalled": {"task": "jobs.requeue_stalled", "schedule": env_float("JOB_WATCHDOG_INTERVAL", 15.0)},
+    "jobs-requeue-stalled": {"task": "jobs.requeue_stalled", "schedule": env_float("JOB_WATCHDOG_INTERVAL", 5.0)},
     # A purge not started within one interval is dropped: the next one removes the same rows.
     "privacy-purge-expired": {"task": "privacy.purge_expired", "schedule": RETENTION_INTERVAL,
                               "options": {"expires": RETENTION_INTERVAL}},
@@ -402,6 +405,11 @@ HOTCRM: dict[str, Any] = {
     "JOB_MAX_ROWS": env_int("JOB_MAX_ROWS", 20_000_000),
     "JOB_CHUNK_ROWS": env_int("JOB_CHUNK_ROWS", 5_000),
     "JOB_STALL_SECONDS": env_float("JOB_STALL_SECONDS", 60.0),
+    # A worker scoring a chunk renews its heartbeat this often; a started, unfinished chunk
+    # whose heartbeat is older than the timeout lost its worker (SIGKILL, a machine gone) and
+    # is queued again at the next watchdog run, without waiting for JOB_STALL_SECONDS.
+    "JOB_HEARTBEAT_SECONDS": env_float("JOB_HEARTBEAT_SECONDS", 2.0),
+    "JOB_HEARTBEAT_TIMEOUT": env_float("JOB_HEARTBEAT_TIMEOUT", 10.0),
     # Retention (privacy/services.py): prediction-log rows are removed once older than
     # PREDICTION_LOG_RETENTION_DAYS, rows with an outcome (`actual`) once older than
     # OUTCOME_RETENTION_DAYS, finished jobs (their results and row errors) once finished

@@ -43,7 +43,8 @@ def validate_columns(specs: list[FeatureSpec], frame: pd.DataFrame) -> tuple[dic
                 errors.add(np.ones(n, bool), "missing_feature", f"Missing required feature '{spec.name}'.")
             cleaned[spec.name] = [spec.default] * n
             continue
-        text = frame[spec.name].str.strip()
+        # A frame that says so (frame.attrs["stripped"]) holds no cell with blanks around it.
+        text = frame[spec.name] if frame.attrs.get("stripped") else frame[spec.name].str.strip()
         missing = (text == "").to_numpy()
         if spec.required:
             errors.add(missing, "missing_feature", f"Missing required feature '{spec.name}'.")

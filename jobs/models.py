@@ -122,6 +122,9 @@ class JobChunk(models.Model):
     output = models.BinaryField(default=b"", blank=True)
     rows_failed = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Renewed every JOB_HEARTBEAT_SECONDS while a worker scores the chunk: an unfinished chunk
+    # whose heartbeat is older than JOB_HEARTBEAT_TIMEOUT lost its worker and is queued again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
 

@@ -1,40 +1,57 @@
-"""Scoring one chunk: rows parsed and validated column-wise, each routed with its object id
-(sticky A/B arms), answered through the prediction pipeline's own steps (cache, provider,
-fallback), and turned into result lines, prediction-log rows, row errors and aggregated
-metrics. Nothing here writes to the database; jobs.services commits it all at once."""
+"""Scoring one chunk, column-wise: the rows parsed into columns and validated a column at a
+time, grouped by route (one group without an A/B test; sticky arms per object with one),
+each group answered in one provider call (its fallback answering when the provider fails),
+and turned into result lines, prediction-log columns (their JSON documents written by
+orjson), row errors and one aggregated metric per model and arm. A shadow challenger runs on
+the rows its route drew, as for single predictions. Nothing here writes to the database;
+jobs.services commits it all at once.
+
+The only per-row Python work left is what cannot be columnar: the feature dict each row is
+answered with (the provider contract), its two JSON documents, and its result and log
+tuples. bench/profile_jobs.py measures the rest.
+"""
 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
+import logging
+import math
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, cast
+from datetime import datetime
+from typing import Any
 
+import orjson
 import pandas as pd
 from django.utils import timezone
 
+from core.write_behind import json_text
 from hotcrm_ai.errors import ApplicationError
 from hotcrm_ai.limits import json_depth_exceeds
 from jobs import inputs
 from jobs.columns import validate_columns
 from jobs.models import InputFormat, Job, JobChunk
+from ml.base import Prediction
 from ml.schema import FeatureError, validate_features
-from predictions.ab.routing import route_rows
+from predictions.ab.routing import Route, route_rows
 from predictions.features import feature_specs, schemaless_features
-from predictions.ids import new_prediction_ids
-from predictions.recording import LogRow, log_label
+from predictions.ids import new_prediction_ids, shadow_id
+from predictions.providers import provider_for
+from predictions.recording import log_label
 from predictions.services import (
     Answer,
     answer_by_fallback,
     cache_lookup,
     cache_store,
     invoke_provider,
+    provider_failed,
 )
-from registry.models import MLModel
+from registry.models import AbArm, MLModel
 
+logger = logging.getLogger(__name__)
 MAX_JSON_DEPTH = 32
 OBJECT_ID_LENGTH = 200
 
@@ -60,51 +77,145 @@ class MetricGroup:
 
 
 @dataclass
+class LogColumns:
+    """Prediction-log rows as columns (jobs.recording writes them in one COPY/executemany).
+    Per-row lists, except the values every row of the chunk shares."""
+
+    ids: list[str] = field(default_factory=list)
+    model_ids: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+    arms: list[str] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)  # JSON text
+    predictions: list[str] = field(default_factory=list)  # JSON text
+    labels: list[str] = field(default_factory=list)
+    confidences: list[float | None] = field(default_factory=list)
+    cached: list[bool] = field(default_factory=list)
+    shadow: list[bool] = field(default_factory=list)
+    object_types: list[str] = field(default_factory=list)
+    object_ids: list[str] = field(default_factory=list)
+    requested_model_id: str = ""
+    created_at: datetime | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def extend(self, other: LogColumns) -> None:
+        for name in ("ids", "model_ids", "versions", "arms", "providers", "features", "predictions", "labels",
+                     "confidences", "cached", "shadow", "object_types", "object_ids"):
+            getattr(self, name).extend(getattr(other, name))
+
+
+@dataclass
 class ChunkResult:
     output: bytes = b""
     result_columns: list[str] = field(default_factory=list)
-    logs: list[LogRow] = field(default_factory=list)
+    logs: LogColumns = field(default_factory=LogColumns)
+    scored: int = 0  # answered rows (the log may hold shadow rows besides)
     errors: list[RowError] = field(default_factory=list)
     metrics: list[MetricGroup] = field(default_factory=list)
     latency_ms: float = 0.0  # per row: the chunk's scoring time divided by its rows
 
 
 @dataclass
-class Row:
-    number: int
-    object_id: str
-    features: dict[str, Any] | None = None
+class Table:
+    """A chunk's valid rows in input order: file row numbers, object ids, cleaned features."""
+
+    numbers: list[int]
+    object_ids: list[str]
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class Group:
+    """The rows of one route, answered together."""
+
+    route: Route
+    at: list[int]  # positions in the Table
+    predictions: list[Prediction | None] = field(default_factory=list)
+    models: list[MLModel] = field(default_factory=list)  # the answering model per row (a fallback may answer)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # the features each row was answered with
+    cached: list[bool] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
 
 
 def score_chunk(job: Job, requested: MLModel, chunk: JobChunk) -> ChunkResult:
+    # A chunk makes a few objects per row and no reference cycles: the cyclic collector,
+    # triggered by every 700 allocations and walking all of them, was a fifth of its time.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _score_chunk(job, requested, chunk)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _score_chunk(job: Job, requested: MLModel, chunk: JobChunk) -> ChunkResult:
     started = time.perf_counter()
     result = ChunkResult()
-    rows = parse_rows(job, requested, chunk, result.errors)
-    answers = answer_rows(job, requested, rows, result.errors, started)
+    table = parse_table(job, requested, chunk, result.errors)
+    groups = route_groups(requested, table)
+    for group in groups:
+        answer_group(job, table, group, result.errors, started)
     result.latency_ms = (time.perf_counter() - started) * 1000 / max(1, chunk.row_count)
-    result.result_columns = job.result_columns or _result_columns(answers)
-    result.output = result_lines(job, result.result_columns, answers)
-    result.logs = log_rows(job, requested, answers)
-    result.metrics = metric_groups(answers)
+    answered = in_input_order(table, groups)
+    result.scored = len(answered.ids)
+    result.result_columns = job.result_columns or _result_columns(answered)
+    result.output = result_lines(job, result.result_columns, answered)
+    result.logs = log_columns(job, requested, answered)
+    result.metrics = metric_groups(groups)
+    shadow_logs, shadow_metrics = shadow_runs(job, table, groups)
+    result.logs.extend(shadow_logs)
+    result.metrics += shadow_metrics
     result.errors.sort(key=lambda e: e.row)
     return result
 
 
 # --- parsing and validation -------------------------------------------------------------
 
-def parse_rows(job: Job, requested: MLModel, chunk: JobChunk, errors: list[RowError]) -> list[Row]:
+def parse_table(job: Job, requested: MLModel, chunk: JobChunk, errors: list[RowError]) -> Table:
+    if job.input_format == InputFormat.CSV:
+        frame = _plain_csv_frame(job, chunk, bytes(chunk.input))
+        if frame is not None:
+            return _csv_table(job, requested, frame, list(range(chunk.first_row, chunk.first_row + len(frame))),
+                              errors)
     texts = chunk_texts(job, chunk, errors)
     if job.input_format == InputFormat.CSV:
         return _csv_rows(job, requested, texts, errors)
     return _json_rows(job, requested, texts, errors)
 
 
+def _plain_csv_frame(job: Job, chunk: JobChunk, data: bytes) -> pd.DataFrame | None:
+    """The whole chunk through pandas' C reader, when nothing in it needs the careful
+    record-by-record path: no quotes (so one record is one line), no NUL or bare CR, valid
+    UTF-8, and every line with the header's field count (pandas would pad a short one)."""
+    width = len(job.columns)
+    if b'"' in data or b"\x00" in data or b"\r" in data:
+        return None
+    lines = data.split(b"\n")
+    if len(lines) != chunk.row_count or any(line.count(b",") != width - 1 for line in lines):
+        return None
+    try:
+        data.decode("utf-8")
+        frame = pd.read_csv(io.BytesIO(data), header=None, names=job.columns, dtype=object, keep_default_na=False,
+                            na_filter=False, index_col=False, skip_blank_lines=False, quoting=csv.QUOTE_NONE,
+                            encoding="utf-8")
+    except (UnicodeDecodeError, ValueError, pd.errors.ParserError):
+        return None
+    if len(frame) != chunk.row_count:
+        return None
+    # No cell can start or end with blanks: validation need not strip every cell.
+    frame.attrs["stripped"] = not (data[:1].isspace() or data[-1:].isspace() or any(
+        blank in data for blank in (b" ,", b", ", b" \n", b"\n ", b"\t")))
+    return frame
+
+
 def chunk_texts(job: Job, chunk: JobChunk, errors: list[RowError]) -> list[tuple[int, str]]:
     """The chunk's records as text with their row numbers; a record that is not UTF-8 or
     holds a NUL is a row error."""
-    records = inputs.split_chunk(bytes(chunk.input), job.input_format)
     texts: list[tuple[int, str]] = []
-    for offset, record in enumerate(records):
+    for offset, record in enumerate(inputs.split_chunk(bytes(chunk.input), job.input_format)):
         number = chunk.first_row + offset
         try:
             text = record.decode("utf-8")
@@ -118,7 +229,8 @@ def chunk_texts(job: Job, chunk: JobChunk, errors: list[RowError]) -> list[tuple
     return texts
 
 
-def _csv_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], errors: list[RowError]) -> list[Row]:
+def _csv_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], errors: list[RowError]) -> Table:
+    """Record by record with the csv module (quoted fields, broken rows), then column-wise."""
     width = len(job.columns)
     cells, numbers = [], []
     try:  # the whole chunk in one pass of the C parser; row by row only when a row is broken
@@ -140,28 +252,40 @@ def _csv_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], errors
         cells.append(fields)
         numbers.append(number)
     frame = pd.DataFrame(cells, columns=job.columns, dtype=object) if cells else pd.DataFrame(columns=job.columns)
-    ids = object_ids(frame[job.id_column].tolist() if job.id_column else [""] * len(cells))
+    return _csv_table(job, requested, frame, numbers, errors)
+
+
+def _csv_table(job: Job, requested: MLModel, frame: pd.DataFrame, numbers: list[int],
+               errors: list[RowError]) -> Table:
+    n = len(frame)
+    if job.id_column:
+        column = frame[job.id_column] if frame.attrs.get("stripped") else frame[job.id_column].str.strip()
+        ids = column.str.slice(0, OBJECT_ID_LENGTH).tolist()
+    else:
+        ids = [""] * n
     specs = feature_specs(requested)
     if not specs:  # a model without a schema takes every column but the id as it is
         names = [c for c in job.columns if c != job.id_column]
-        return [Row(n, oid, dict(zip(names, (r[job.columns.index(c)] for c in names), strict=True)))
-                for n, oid, r in zip(numbers, ids, cells, strict=True)]
+        columns = [frame[c].tolist() for c in names]
+        rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)] if names else [
+            {} for _ in range(n)]
+        return Table(numbers, ids, rows)
     cleaned, column_errors = validate_columns(specs, frame)
     names = list(cleaned)
-    rows = []
-    for i, values in enumerate(zip(*cleaned.values(), strict=True)):
-        error = column_errors.by_row.get(i)
-        if error is not None:
-            errors.append(RowError(numbers[i], ids[i], *error))
-            continue
-        rows.append(Row(numbers[i], ids[i], dict(zip(names, values, strict=True))))
-    return rows
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*cleaned.values(), strict=True)] if n else []
+    if not column_errors.by_row:
+        return Table(numbers, ids, rows)
+    for i, (code, message) in sorted(column_errors.by_row.items()):
+        errors.append(RowError(numbers[i], ids[i], code, message))
+    bad = column_errors.by_row
+    kept = [i for i in range(n) if i not in bad]
+    return Table([numbers[i] for i in kept], [ids[i] for i in kept], [rows[i] for i in kept])
 
 
-def _json_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], errors: list[RowError]) -> list[Row]:
+def _json_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], errors: list[RowError]) -> Table:
     specs = feature_specs(requested)
     names = {spec.name for spec in specs}
-    rows = []
+    table = Table([], [], [])
     for number, text in texts:
         record = json_object(number, text, errors)
         if record is None:
@@ -169,10 +293,14 @@ def _json_rows(job: Job, requested: MLModel, texts: list[tuple[int, str]], error
         object_id = object_ids([record.get(job.id_column, "")])[0] if job.id_column else ""
         features = {k: v for k, v in record.items() if k != job.id_column and (not names or k in names)}
         try:
-            rows.append(Row(number, object_id, validate_features(specs, features) if specs else schemaless_features(features)))
+            row = validate_features(specs, features) if specs else schemaless_features(features)
         except FeatureError as exc:
             errors.append(RowError(number, object_id, exc.code, exc.message))
-    return rows
+            continue
+        table.numbers.append(number)
+        table.object_ids.append(object_id)
+        table.rows.append(row)
+    return table
 
 
 def json_object(number: int, text: str, errors: list[RowError]) -> dict[str, Any] | None:
@@ -208,23 +336,95 @@ def object_ids(values: list[Any]) -> list[str]:
 
 # --- answering ----------------------------------------------------------------------------
 
-def answer_rows(job: Job, requested: MLModel, rows: list[Row], errors: list[RowError],
-                started: float) -> list[tuple[Row, Answer]]:
-    ids = new_prediction_ids(len(rows))
-    routes = route_rows(requested, [{"objectId": row.object_id} if row.object_id else None for row in rows])
-    pairs = [(row, Answer(route, cast(dict, row.features), prediction_id=prediction_id))
-             for row, route, prediction_id in zip(rows, routes, ids, strict=True)]
-    answers = [a for _, a in pairs]
-    cache_lookup(answers, job.use_cache)
+def route_groups(requested: MLModel, table: Table) -> list[Group]:
+    """The rows by route. Without an A/B test every row has the same route: chosen once.
+    With one, each object keeps its arm (sticky, as in single predictions)."""
+    routes = route_rows(requested, [{"objectId": oid} if oid else None for oid in table.object_ids])
+    if routes and routes[0].arm is None:  # no A/B test: one route
+        return [Group(routes[0], list(range(len(table.rows))))]
+    groups: dict[tuple[str, str | None, str | None], Group] = {}
+    for i, route in enumerate(routes):
+        key = (route.model.pk, route.arm, route.shadow.pk if route.shadow is not None else None)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = Group(route, [])
+        group.at.append(i)
+    return list(groups.values())
+
+
+def answer_group(job: Job, table: Table, group: Group, errors: list[RowError], started: float) -> None:
+    """One provider call for the group's rows; rows a failing provider (and no fallback)
+    left unanswered are row errors, the others stand."""
+    rows = table.rows if len(group.at) == len(table.rows) else [table.rows[i] for i in group.at]
+    group.ids = new_prediction_ids(len(rows))
+    model = group.route.model
+    if not job.use_cache:
+        try:
+            group.predictions = list(provider_for(model).predict_batch(model, rows))
+        except Exception as exc:
+            answers = [Answer(group.route, row, prediction_id=pid) for row, pid in zip(rows, group.ids, strict=True)]
+            try:
+                provider_failed(model, answers, exc, started, on_failure=answer_by_fallback)
+            except ApplicationError as error:
+                _unanswered(table, group, error, errors)
+                return
+            _take_answers(group, answers)
+            return
+        group.models, group.rows, group.cached = [model] * len(rows), rows, [False] * len(rows)
+        return
+    answers = [Answer(group.route, row, prediction_id=pid) for row, pid in zip(rows, group.ids, strict=True)]
+    cache_lookup(answers, True)
     try:
         invoke_provider(answers, started, on_failure=answer_by_fallback)
-    except ApplicationError as exc:
-        # Rows a failing provider did not answer are row errors; the others stand.
-        for row, a in pairs:
-            if a.prediction is None:
-                errors.append(RowError(row.number, row.object_id, exc.code, exc.message))
-    cache_store([a for a in answers if a.prediction is not None], job.use_cache)
-    return [(row, a) for row, a in pairs if a.prediction is not None]
+    except ApplicationError as error:
+        _unanswered(table, group, error, errors, [a.prediction is None for a in answers])
+    cache_store([a for a in answers if a.prediction is not None], True)
+    _take_answers(group, answers)
+
+
+def _take_answers(group: Group, answers: list[Answer]) -> None:
+    group.predictions = [a.prediction for a in answers]
+    group.models = [a.route.model for a in answers]
+    group.rows = [a.features for a in answers]
+    group.cached = [a.cached for a in answers]
+
+
+def _unanswered(table: Table, group: Group, error: ApplicationError, errors: list[RowError],
+                which: list[bool] | None = None) -> None:
+    for k, i in enumerate(group.at):
+        if which is None or which[k]:
+            errors.append(RowError(table.numbers[i], table.object_ids[i], error.code, error.message))
+    if which is None:
+        group.predictions = [None] * len(group.at)
+
+
+@dataclass
+class Answered:
+    """The answered rows in input order, as columns."""
+
+    object_ids: list[str]
+    rows: list[dict[str, Any]]
+    predictions: list[Prediction]
+    models: list[MLModel]
+    arms: list[str]
+    cached: list[bool]
+    ids: list[str]
+
+
+def in_input_order(table: Table, groups: list[Group]) -> Answered:
+    if len(groups) == 1 and None not in groups[0].predictions:  # the common case: as it is
+        g = groups[0]
+        return Answered(table.object_ids, g.rows, g.predictions, g.models,  # type: ignore[arg-type]  # no None here
+                        [g.route.arm or ""] * len(g.at), g.cached, g.ids)
+    slots: list[tuple | None] = [None] * len(table.rows)
+    for g in groups:
+        arm = g.route.arm or ""
+        for k, i in enumerate(g.at):
+            if g.predictions[k] is not None:
+                slots[i] = (table.object_ids[i], g.rows[k], g.predictions[k], g.models[k], arm, g.cached[k], g.ids[k])
+    kept = [s for s in slots if s is not None]
+    columns = list(zip(*kept, strict=True)) if kept else [()] * 7
+    return Answered(*(list(c) for c in columns))
 
 
 # --- what is stored -----------------------------------------------------------------------
@@ -243,8 +443,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _result_columns(answers: list[tuple[Row, Answer]]) -> list[str]:
-    return list(flatten(answers[0][1].result.value)) if answers else []
+def _result_columns(answered: Answered) -> list[str]:
+    return list(flatten(answered.predictions[0].value)) if answered.predictions else []
 
 
 def result_header(job: Job) -> list[str]:
@@ -252,42 +452,105 @@ def result_header(job: Job) -> list[str]:
             "abTestArm", "predictionId"]
 
 
-def result_lines(job: Job, columns: list[str], answers: list[tuple[Row, Answer]]) -> bytes:
+def _value_columns(columns: list[str], values: list[Any]) -> list[list[Any]]:
+    """Each result column's cells. Flat objects (the built-in models' answers) are read a
+    column at a time; anything nested is flattened row by row."""
+    if all(type(v) is dict for v in values) and not any(
+            type(x) in (dict, list) for v in values for x in v.values()):
+        return [[v.get(c, "") for v in values] for c in columns]
+    flat = [flatten(v) for v in values]
+    return [[f.get(c, "") for f in flat] for c in columns]
+
+
+def result_lines(job: Job, columns: list[str], answered: Answered) -> bytes:
     buffer = io.StringIO()
+    values = [p.value for p in answered.predictions]
     writer = csv.writer(buffer, lineterminator="\n")
-    for row, a in answers:
-        flat = flatten(a.result.value)
-        model = a.route.model
-        writer.writerow([row.object_id, *(flat.get(c, "") for c in columns), a.result.confidence,
-                         model.pk, model.version, a.route.arm or "", a.prediction_id])
+    writer.writerows(zip(
+        answered.object_ids, *_value_columns(columns, values), [p.confidence for p in answered.predictions],
+        [m.pk for m in answered.models], [m.version for m in answered.models], answered.arms, answered.ids,
+        strict=True,
+    ))
     return buffer.getvalue().encode("utf-8")
 
 
-def log_rows(job: Job, requested: MLModel, answers: list[tuple[Row, Answer]]) -> list[LogRow]:
-    now = timezone.now()
+def _json_texts(values: list[Any]) -> list[str]:
+    dumps = orjson.dumps
+    try:
+        return [dumps(v).decode() for v in values]
+    except TypeError:  # something orjson does not write (a key that is not a string): one by one
+        return [json_text(v) for v in values]
+
+
+def log_columns(job: Job, requested: MLModel, answered: Answered) -> LogColumns:
+    n = len(answered.ids)
+    values = [p.value for p in answered.predictions]
     object_type = job.object_type
-    return [
-        LogRow(
-            id=a.prediction_id, model_id=a.route.model.pk, model_version=a.route.model.version,
-            requested_model_id=requested.pk, ab_arm=a.route.arm or "", provider=a.route.model.provider,
-            features=a.features, prediction=a.result.value, label=log_label(a.result.value),
-            confidence=a.result.confidence, cached=a.cached, shadow=False, user_id="",
-            object_type=object_type if row.object_id else "", object_id=row.object_id, created_at=now,
-            actual=None, feedback_at=None,
-        )
-        for row, a in answers
-    ]
+    return LogColumns(
+        ids=answered.ids, model_ids=[m.pk for m in answered.models], versions=[m.version for m in answered.models],
+        arms=answered.arms, providers=[m.provider for m in answered.models],
+        features=_json_texts(answered.rows), predictions=_json_texts(values), labels=[log_label(v) for v in values],
+        confidences=[p.confidence for p in answered.predictions], cached=answered.cached, shadow=[False] * n,
+        object_types=[object_type if oid else "" for oid in answered.object_ids], object_ids=answered.object_ids,
+        requested_model_id=requested.pk, created_at=timezone.now(),
+    )
 
 
-def metric_groups(answers: list[tuple[Row, Answer]]) -> list[MetricGroup]:
-    groups: dict[tuple[str, str, bool], MetricGroup] = defaultdict(lambda: None)  # type: ignore[arg-type, return-value]
-    for _, a in answers:
-        key = (a.route.model.pk, a.route.arm or "", a.cached)
-        group = groups[key]
-        if group is None:
-            group = groups[key] = MetricGroup(a.route.model, key[1], a.cached)
-        group.rows += 1
-        if a.result.confidence is not None:
-            group.confidence_sum += a.result.confidence
-            group.confidence_rows += 1
-    return list(groups.values())
+def metric_groups(groups: list[Group]) -> list[MetricGroup]:
+    """One record per answering model, arm and cache outcome, with its row count."""
+    out: dict[tuple[str, str, bool], MetricGroup] = {}
+    for g in groups:
+        arm = g.route.arm or ""
+        simple = all(m is g.route.model for m in g.models) and not any(g.cached)
+        if simple and g.predictions and None not in g.predictions:
+            _metric_add(out, g.route.model, arm, False, [p.confidence for p in g.predictions])  # type: ignore[union-attr]
+            continue
+        for p, m, cached in zip(g.predictions, g.models, g.cached, strict=False):
+            if p is not None:
+                _metric_add(out, m, arm, cached, [p.confidence])
+    return list(out.values())
+
+
+def _metric_add(out: dict, model: MLModel, arm: str, cached: bool, confidences: list[float | None]) -> None:
+    group = out.get((model.pk, arm, cached))
+    if group is None:
+        group = out[(model.pk, arm, cached)] = MetricGroup(model, arm, cached)
+    known = [c for c in confidences if c is not None]
+    group.rows += len(confidences)
+    group.confidence_sum += math.fsum(known)
+    group.confidence_rows += len(known)
+
+
+# --- shadow challengers -------------------------------------------------------------------
+
+def shadow_runs(job: Job, table: Table, groups: list[Group]) -> tuple[LogColumns, list[MetricGroup]]:
+    """In shadow mode the challenger also scores the rows its route drew, as it does for a
+    single prediction: logged on the `shadow` arm with an id twinned to the answered row's,
+    never in the results. A failing challenger costs the job nothing."""
+    logs, metrics = LogColumns(), []  # type: tuple[LogColumns, list[MetricGroup]]
+    for g in groups:
+        challenger = g.route.shadow
+        if challenger is None:
+            continue
+        done = [k for k, p in enumerate(g.predictions) if p is not None]
+        rows = [g.rows[k] for k in done]
+        try:
+            results = provider_for(challenger).predict_batch(challenger, rows)
+        except Exception as exc:  # a shadow run never fails the job
+            logger.warning("Shadow challenger %s failed on a job chunk: %s", challenger.pk, type(exc).__name__)
+            continue
+        oids = [table.object_ids[g.at[k]] for k in done]
+        values = [r.value for r in results]
+        logs.extend(LogColumns(
+            ids=[shadow_id(g.ids[k]) for k in done], model_ids=[challenger.pk] * len(done),
+            versions=[challenger.version] * len(done), arms=[AbArm.SHADOW.value] * len(done),
+            providers=[challenger.provider] * len(done), features=_json_texts(rows), predictions=_json_texts(values),
+            labels=[log_label(v) for v in values], confidences=[r.confidence for r in results],
+            cached=[False] * len(done), shadow=[True] * len(done),
+            object_types=[job.object_type if oid else "" for oid in oids],
+            object_ids=oids,
+        ))
+        shadow_metrics: dict = {}
+        _metric_add(shadow_metrics, challenger, AbArm.SHADOW.value, False, [r.confidence for r in results])
+        metrics += shadow_metrics.values()
+    return logs, metrics

@@ -7,11 +7,14 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import IO
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -172,17 +175,43 @@ def chunk_score(*, chunk_id: int) -> None:
     except Exception as exc:  # deleted or deactivated since the job was queued
         job_fail(job_id=job.pk, error=getattr(exc, "message", str(exc)))
         return
+    with _heartbeat(chunk.pk):
+        try:
+            result = score_chunk(job, requested, chunk)
+        except (OperationalError, InterfaceError):
+            raise  # the database went away: the task retries
+        except Exception as exc:
+            # A chunk that cannot be scored fails its job at once, rather than being retried
+            # forever; the log has the traceback.
+            logger.exception("Chunk %s of job %s could not be scored", chunk.index, job.pk)
+            job_fail(job_id=job.pk, error=f"Chunk {chunk.index} could not be scored ({type(exc).__name__}).")
+            return
+        _chunk_commit(job, chunk, result)
+
+
+@contextmanager
+def _heartbeat(chunk_id: int) -> Iterator[None]:
+    """Renew the chunk's heartbeat from a thread while it is scored, so the watchdog tells a
+    worker that is slow from one that is gone within seconds (jobs_requeue_stalled)."""
+    interval = _limits()["JOB_HEARTBEAT_SECONDS"]
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                JobChunk.objects.filter(pk=chunk_id, done_at__isnull=True).update(heartbeat_at=timezone.now())
+        except Exception:  # a missed beat costs at most a second run of the chunk
+            logger.warning("Chunk %s: heartbeat failed", chunk_id, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"chunk-{chunk_id}-heartbeat", daemon=True)
+    thread.start()
     try:
-        result = score_chunk(job, requested, chunk)
-    except (OperationalError, InterfaceError):
-        raise  # the database went away: the task retries
-    except Exception as exc:
-        # A chunk that cannot be scored fails its job at once, rather than being retried
-        # forever; the log has the traceback.
-        logger.exception("Chunk %s of job %s could not be scored", chunk.index, job.pk)
-        job_fail(job_id=job.pk, error=f"Chunk {chunk.index} could not be scored ({type(exc).__name__}).")
-        return
-    _chunk_commit(job, chunk, result)
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=1)
 
 
 def _outcomes_chunk_record(job: Job, chunk: JobChunk) -> None:
@@ -197,33 +226,42 @@ def _outcomes_chunk_record(job: Job, chunk: JobChunk) -> None:
             return
         result = outcomes.record_outcomes(rows, errors)
         JobChunk.objects.filter(pk=chunk.pk).update(output=result.output, rows_failed=len(result.errors))
-        _chunk_count(job, result.rows_done, result.errors, now)
+        if not _chunk_count(job, result.rows_done, result.errors, now):
+            transaction.set_rollback(True)
 
 
 def _chunk_claim(job: Job, chunk: JobChunk, now) -> bool:
     """Inside the chunk's transaction, first: mark it done (dropping its input: kept no
     longer than needed, it names CRM objects) unless it is, and check its job goes on. A
     second run of the chunk stops here (on PostgreSQL it waits for the first run's commit
-    and then finds the chunk done)."""
+    and then finds the chunk done). The job's row is read, not locked: `_chunk_count`
+    updates it last."""
     if not JobChunk.objects.filter(pk=chunk.pk, done_at__isnull=True).update(done_at=now, input=b""):
         return False
-    return bool(Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(progressed_at=now))
+    return Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).exists()
 
 
-def _chunk_count(job: Job, done: int, errors: list[RowError], now) -> None:
-    """Inside the chunk's transaction: its rows and errors counted, the job settled."""
-    Job.objects.filter(pk=job.pk).update(rows_done=F("rows_done") + done, rows_failed=F("rows_failed") + len(errors),
-                                         chunks_done=F("chunks_done") + 1)
+def _chunk_count(job: Job, done: int, errors: list[RowError], now) -> bool:
+    """Last in the chunk's transaction: its rows and errors counted, the job settled. The
+    job's row lock is held only from here to the commit, so workers committing chunks of
+    one job at once wait for each other's counters, not for each other's COPYs. False when
+    the job was cancelled or failed meanwhile (the caller keeps nothing)."""
     JobRowError.objects.bulk_create([
         JobRowError(job_id=job.pk, row=e.row, object_id=e.object_id, code=e.code[:50], message=e.message[:500])
         for e in errors
     ], batch_size=1000)
+    if not Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
+        rows_done=F("rows_done") + done, rows_failed=F("rows_failed") + len(errors),
+        chunks_done=F("chunks_done") + 1, progressed_at=now,
+    ):
+        return False
     _job_settle(job.pk, now)
+    return True
 
 
 def _chunk_started(chunk: JobChunk) -> None:
     now = timezone.now()
-    JobChunk.objects.filter(pk=chunk.pk).update(started_at=now, attempts=F("attempts") + 1)
+    JobChunk.objects.filter(pk=chunk.pk).update(started_at=now, heartbeat_at=now, attempts=F("attempts") + 1)
     Job.objects.filter(pk=chunk.job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, started_at=now)
     Job.objects.filter(pk=chunk.job_id).update(progressed_at=now)
 
@@ -232,14 +270,16 @@ def _chunk_commit(job: Job, chunk: JobChunk, result: ChunkResult) -> None:
     now = timezone.now()
     with transaction.atomic():
         if not _chunk_claim(job, chunk, now):
-            transaction.set_rollback(True)  # done already, or its job cancelled or failed meanwhile: keep nothing
+            transaction.set_rollback(True)  # done already, or its job is over: keep nothing
             return
         JobChunk.objects.filter(pk=chunk.pk).update(output=result.output, rows_failed=len(result.errors))
-        if result.result_columns and not job.result_columns:
-            Job.objects.filter(pk=job.pk, result_columns=[]).update(result_columns=result.result_columns)
         logs_bulk_insert(result.logs)
         _metrics_insert(result, now)
-        _chunk_count(job, len(result.logs), result.errors, now)
+        if not _chunk_count(job, result.scored, result.errors, now):
+            transaction.set_rollback(True)  # cancelled or failed meanwhile: keep nothing
+            return
+        if result.result_columns and not job.result_columns:
+            Job.objects.filter(pk=job.pk, result_columns=[]).update(result_columns=result.result_columns)
 
 
 def _metrics_insert(result: ChunkResult, now) -> None:
@@ -361,12 +401,13 @@ def _record_names(job: Job, record: bytes, ids: set[str]) -> bool:
 
 
 def jobs_requeue_stalled() -> int:
-    """Queue again every unfinished chunk of a job that has been quiet for JOB_STALL_SECONDS:
-    its tasks were lost (a worker killed mid-chunk on a broker without redelivery, a broker
-    restarted without persistence). A chunk queued twice is scored once. Returns how many
-    chunks were queued."""
+    """Queue again the chunks whose tasks were lost. A started chunk whose heartbeat stopped
+    for JOB_HEARTBEAT_TIMEOUT lost its worker (killed mid-chunk, on a broker without
+    redelivery); every unfinished chunk of a job quiet for JOB_STALL_SECONDS lost its queued
+    tasks (a broker restarted without persistence). A chunk queued twice is scored once.
+    Returns how many chunks were queued."""
+    queued = _requeue_dead_chunks()
     cutoff = timezone.now() - timedelta(seconds=_limits()["JOB_STALL_SECONDS"])
-    queued = 0
     for job_id in Job.objects.filter(status__in=ACTIVE_STATUSES, progressed_at__lt=cutoff).values_list("pk", flat=True):
         if not Job.objects.filter(pk=job_id, progressed_at__lt=cutoff).update(progressed_at=timezone.now()):
             continue  # another check took it
@@ -376,6 +417,24 @@ def jobs_requeue_stalled() -> int:
         chunks_dispatch(ids)
         queued += len(ids)
     return queued
+
+
+def _requeue_dead_chunks() -> int:
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=_limits()["JOB_HEARTBEAT_TIMEOUT"])
+    dead = []
+    for job_id in Job.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True):
+        for chunk_id in JobChunk.objects.filter(job_id=job_id, done_at__isnull=True,
+                                                heartbeat_at__lt=cutoff).values_list("pk", flat=True):
+            # The conditional update claims it: two watchdogs never queue one chunk twice.
+            if JobChunk.objects.filter(pk=chunk_id, done_at__isnull=True, heartbeat_at__lt=cutoff).update(
+                    heartbeat_at=now):
+                dead.append(chunk_id)
+    if dead:
+        logger.warning("Queueing %d chunk(s) again whose worker stopped beating for %s s", len(dead),
+                       _limits()["JOB_HEARTBEAT_TIMEOUT"])
+        chunks_dispatch(dead)
+    return len(dead)
 
 
 def model_for_job(job: Job) -> MLModel:

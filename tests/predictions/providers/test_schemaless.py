@@ -191,3 +191,16 @@ def test_its_v2_endpoint_takes_any_columns_and_sends_them_on_as_rows(api, server
     assert sent_instances(server) == [{"seats": 40, "region": "EMEA"}, {"seats": 7, "region": "APAC"}]
     total = next(o for o in response.json()["outputs"] if o["name"] == "total")
     assert total["data"] == [40.0, 7.0]
+
+
+def test_its_health_check_scores_the_configured_example_row_as_it_is(server):
+    from predictions.providers import health_check
+
+    server.handle = echo
+    row = {"account": {"tier": "gold"}, "seats": 3}
+    model = register("bare-health", "custom", endpoint=f"{server.url}/score", schema={},
+                     config={"healthCheckFeatures": row})
+    result = health_check(model)
+    assert result.ok, result.detail
+    assert "scored one example row" in result.detail
+    assert sent_instances(server) == [row]
