@@ -11,10 +11,12 @@ import json
 
 import pytest
 
-from jobs.models import Job, JobKind
+from jobs import services
+from jobs.models import Job, JobChunk, JobKind
 from predictions.models import PredictionLog
 from tests.jobs.conftest import wait_for_job
 from tests.predictions.test_apis import FORECAST, LEAD
+from tests.privacy.conftest import traces_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,3 +114,27 @@ def test_it_refuses_a_file_over_the_limit_with_413(api, settings):
     settings.HOTCRM = {**settings.HOTCRM, "JOB_MAX_BYTES": 10}
     response = upload_outcomes(api, b"objectType,objectId,actual\nlead,L-1,hot\n")
     assert response.status_code == 413 and not Job.objects.exists()
+
+
+def test_an_erased_object_leaves_no_trace_in_an_outcomes_job(builtin_models_restored, api, staff_api):
+    secret = "L-ERASE-0c7d"
+    predict_leads(api, 1)
+    api.post("/api/v1/predictions/", {"modelId": "lead-scoring-v1", "features": LEAD,
+                                      "context": {"objectType": "lead", "objectId": secret}}, format="json")
+    data = f"objectType,objectId,actual\nlead,{secret},hot\nlead,{secret},lukewarm\nlead,L-0,hot\n".encode()
+    done = services.outcome_job_create(upload=io.BytesIO(data), file_name="o.csv", size=len(data), created_by="t",
+                                       max_error_rate=100)
+    pending = services.outcome_job_create(upload=io.BytesIO(data), file_name="o.csv", size=len(data), created_by="t",
+                                          max_error_rate=100)
+    for chunk in JobChunk.objects.filter(job=done):
+        services.chunk_score(chunk_id=chunk.pk)
+    done.refresh_from_db()
+    assert (done.rows_done, done.rows_failed) == (2, 1)
+    assert {"jobs_jobchunk.output", "jobs_jobrowerror.object_id", "jobs_jobchunk.input"} <= set(traces_of(secret))
+    assert staff_api.delete(f"/api/v1/objects/lead/{secret}/").status_code == 200
+    assert traces_of(secret) == []
+    for chunk in JobChunk.objects.filter(job=pending):
+        services.chunk_score(chunk_id=chunk.pk)
+    pending.refresh_from_db()
+    assert (pending.rows_done, pending.rows_failed) == (1, 2)  # the blanked rows fail, naming nothing
+    assert traces_of(secret) == []

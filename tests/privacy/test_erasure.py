@@ -47,8 +47,8 @@ def job(lines: list[str], *, score: bool = True, object_type: str = "lead") -> J
 
 def store_everything_about(api, object_id: str) -> Job:
     """The object in every place the service keeps an id: single predictions (typed and not),
-    a batch row's context, an outcome, a scored job's results, log rows and a row error, a job
-    not scored yet."""
+    a batch row's context, an outcome, a scored job's results, log rows and a row error, an
+    outcomes file's results, a job not scored yet."""
     predict(api, object_id)
     predict(api, object_id, object_type=None)
     features = {"company_size": 5, "industry": "Retail", "engagement_score": 5, "job_title": "Analyst", "budget": 10}
@@ -60,6 +60,11 @@ def store_everything_about(api, object_id: str) -> Job:
     assert api.post(f"/api/v1/predictions/{logged.pk}/feedback/", {"actual": "hot"}, format="json").status_code == 201
     job([f"{object_id},10,Technology,40,CEO,5000", f"{object_id},10,Technology,not-a-number,CEO,5000",
          "L-OTHER,20,Retail,10,Analyst,100"])
+    outcomes = f"objectType,objectId,actual\nlead,{object_id},hot\nlead,L-OTHER,cold\n".encode()
+    created = jobs.outcome_job_create(upload=io.BytesIO(outcomes), file_name="outcomes.csv", size=len(outcomes),
+                                      created_by="test")
+    for chunk in JobChunk.objects.filter(job=created):
+        jobs.chunk_score(chunk_id=chunk.pk)
     return job([f"{object_id},30,Finance,90,CEO,7000", "L-OTHER,20,Retail,10,Analyst,100"], score=False)
 
 
@@ -74,8 +79,8 @@ def test_it_erases_every_trace_of_an_object_and_answers_the_counts(api, staff_ap
     body = response.json()
     assert body["objectType"] == "lead" and SECRET not in response.content.decode()
     assert body["erased"] == {"predictions.PredictionLog": 4, "jobs.JobRowError": 1,
-                              "jobs.JobChunk.output": 1, "jobs.JobChunk.input": 1}
-    assert body["total"] == 7
+                              "jobs.JobChunk.output": 2, "jobs.JobChunk.input": 1}
+    assert body["total"] == 8
     assert traces_of(SECRET) == []
     assert PredictionLog.objects.filter(object_id="L-KEEP").count() == 1
     assert PredictionLog.objects.filter(object_id="L-OTHER").count() == 2  # the batch's and the job's other rows
