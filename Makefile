@@ -36,6 +36,7 @@ run: setup
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py train_builtin_models --if-missing
 	$(PY) manage.py create_api_token default --staff --if-first
+	$(PY) manage.py create_first_admin
 	VENV=$(VENV) PORT=$(PORT) WORKERS=$(WORKERS) bash scripts/run-service
 
 test: setup

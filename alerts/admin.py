@@ -33,7 +33,7 @@ class ChannelForm(forms.ModelForm):
             self.fields["url"].disabled = True
 
     def _post_clean(self) -> None:
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # BaseModelForm's; the stubs leave private methods out
         if self.errors:
             return
         url = self.cleaned_data.get("url") or None
@@ -42,7 +42,7 @@ class ChannelForm(forms.ModelForm):
         try:
             services.channel_prepare(self.instance, secret=self.cleaned_data.get("secret") or None, url=url)
         except ValidationError as exc:
-            self._update_errors(exc)
+            self._update_errors(exc)  # type: ignore[attr-defined]  # as above
 
 
 @admin.register(Channel)
@@ -90,7 +90,7 @@ class DeliveryInline(admin.TabularInline):
     model = Delivery
     extra = 0
     can_delete = False
-    fields = ["event", "channel", "status", "attempts", "last_error", "sent_at"]
+    fields = ("event", "channel", "status", "attempts", "last_error", "sent_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:

@@ -7,8 +7,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from django.db.models import Model, QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -48,52 +49,100 @@ def _save(fn: Any, **kwargs: Any) -> Any:
         raise Conflict("That name is already taken.", code="name_taken") from None
 
 
-def _get(model: type, pk: int, what: str) -> Any:
+def _get(model: type[Channel] | type[Rule], pk: int, what: str) -> Any:
     found = model.objects.filter(pk=pk).first()
     if found is None:
         raise NotFound(f"No {what} {pk}.", code=f"{what.replace(' ', '_')}_not_found")
     return found
 
 
-class ChannelListApi(APIView):
+# List and create one kind of alert object (channels, rules): a subclass names its serializer,
+# its rows and its create service. (Comments, not docstrings: those would become each
+# operation's description in the OpenAPI schema.)
+class AlertObjectListApi(APIView):
     permission_classes = [ReadOrStaffWrite]
     error_statuses = {"post": (409,)}  # a name another channel or rule holds
+    serializer_class: type[ChannelSerializer] | type[RuleSerializer]
 
-    @extend_schema(operation_id="alert_channels_list", responses=ChannelSerializer(many=True))
+    def rows(self) -> QuerySet:
+        raise NotImplementedError
+
+    def create(self, data: dict[str, Any], extra: Any) -> Model:
+        raise NotImplementedError
+
     def get(self, request: Request) -> Response:
-        return Response(ChannelSerializer(Channel.objects.all(), many=True).data)
+        return Response(self.serializer_class(self.rows(), many=True).data)
 
-    @extend_schema(operation_id="alert_channels_create", request=ChannelSerializer,
-                   responses={201: ChannelSerializer})
     def post(self, request: Request) -> Response:
-        serializer = ChannelSerializer(data=request.data)
+        serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data, secret = serializer.to_fields()
-        channel = _save(services.channel_create, data=data, secret=secret)
-        return Response(ChannelSerializer(channel).data, status=status.HTTP_201_CREATED)
+        data, extra = serializer.to_fields()
+        created = _save(self.create, data=data, extra=extra)
+        return Response(self.serializer_class(created).data, status=status.HTTP_201_CREATED)
 
 
-class ChannelDetailApi(APIView):
+# Read, change and delete one alert object; its id is the route's only argument.
+class AlertObjectDetailApi(APIView):
     permission_classes = [ReadOrStaffWrite]
     error_statuses = {"patch": (409,)}  # a name another channel or rule holds
+    serializer_class: type[ChannelSerializer] | type[RuleSerializer]
+    model: type[Channel] | type[Rule]
+    what: str  # "channel", "rule": in the 404's message and code
 
-    @extend_schema(operation_id="alert_channels_retrieve", responses=ChannelSerializer)
-    def get(self, request: Request, channel_id: int) -> Response:
-        return Response(ChannelSerializer(_get(Channel, channel_id, "channel")).data)
+    def update(self, found: Any, data: dict[str, Any], extra: Any) -> Model:
+        raise NotImplementedError
 
-    @extend_schema(operation_id="alert_channels_update", request=ChannelSerializer, responses=ChannelSerializer)
-    def patch(self, request: Request, channel_id: int) -> Response:
-        channel = _get(Channel, channel_id, "channel")
-        serializer = ChannelSerializer(channel, data=request.data, partial=True)
+    def found(self, ids: dict[str, int]) -> Any:
+        (pk,) = ids.values()
+        return _get(self.model, pk, self.what)
+
+    def get(self, request: Request, **ids: int) -> Response:
+        return Response(self.serializer_class(self.found(ids)).data)
+
+    def patch(self, request: Request, **ids: int) -> Response:
+        found = self.found(ids)
+        serializer = self.serializer_class(found, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        data, secret = serializer.to_fields()
-        channel = _save(services.channel_update, channel=channel, data=data, secret=secret)
-        return Response(ChannelSerializer(channel).data)
+        data, extra = serializer.to_fields()
+        return Response(self.serializer_class(_save(self.update, found=found, data=data, extra=extra)).data)
 
-    @extend_schema(operation_id="alert_channels_destroy", responses={204: None})
-    def delete(self, request: Request, channel_id: int) -> Response:
-        _get(Channel, channel_id, "channel").delete()
+    def delete(self, request: Request, **ids: int) -> Response:
+        self.found(ids).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def documented_list(serializer: type[serializers.Serializer], name: str) -> Any:
+    return extend_schema_view(
+        get=extend_schema(operation_id=f"{name}_list", responses=serializer(many=True)),
+        post=extend_schema(operation_id=f"{name}_create", request=serializer, responses={201: serializer}),
+    )
+
+
+def documented_detail(serializer: type[serializers.Serializer], name: str) -> Any:
+    return extend_schema_view(
+        get=extend_schema(operation_id=f"{name}_retrieve", responses=serializer),
+        patch=extend_schema(operation_id=f"{name}_update", request=serializer, responses=serializer),
+        delete=extend_schema(operation_id=f"{name}_destroy", responses={204: None}),
+    )
+
+
+@documented_list(ChannelSerializer, "alert_channels")
+class ChannelListApi(AlertObjectListApi):
+    serializer_class = ChannelSerializer
+
+    def rows(self) -> QuerySet:
+        return Channel.objects.all()
+
+    def create(self, data: dict[str, Any], extra: Any) -> Model:
+        return services.channel_create(data=data, secret=extra)
+
+
+@documented_detail(ChannelSerializer, "alert_channels")
+class ChannelDetailApi(AlertObjectDetailApi):
+    serializer_class, model, what = ChannelSerializer, Channel, "channel"
+
+    def update(self, found: Any, data: dict[str, Any], extra: Any) -> Model:
+        return services.channel_update(channel=found, data=data, secret=extra)
 
 
 class ChannelTestApi(APIView):
@@ -107,44 +156,23 @@ class ChannelTestApi(APIView):
         return Response(TestResultSerializer.build(delivery, result))
 
 
-class RuleListApi(APIView):
-    permission_classes = [ReadOrStaffWrite]
-    error_statuses = {"post": (409,)}  # a name another channel or rule holds
+@documented_list(RuleSerializer, "alert_rules")
+class RuleListApi(AlertObjectListApi):
+    serializer_class = RuleSerializer
 
-    @extend_schema(operation_id="alert_rules_list", responses=RuleSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        return Response(RuleSerializer(Rule.objects.prefetch_related("channels"), many=True).data)
+    def rows(self) -> QuerySet:
+        return Rule.objects.prefetch_related("channels")
 
-    @extend_schema(operation_id="alert_rules_create", request=RuleSerializer, responses={201: RuleSerializer})
-    def post(self, request: Request) -> Response:
-        serializer = RuleSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data, channels = serializer.to_fields()
-        rule = _save(services.rule_create, data=data, channels=channels or [])
-        return Response(RuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+    def create(self, data: dict[str, Any], extra: Any) -> Model:
+        return services.rule_create(data=data, channels=extra or [])
 
 
-class RuleDetailApi(APIView):
-    permission_classes = [ReadOrStaffWrite]
-    error_statuses = {"patch": (409,)}  # a name another channel or rule holds
+@documented_detail(RuleSerializer, "alert_rules")
+class RuleDetailApi(AlertObjectDetailApi):
+    serializer_class, model, what = RuleSerializer, Rule, "rule"
 
-    @extend_schema(operation_id="alert_rules_retrieve", responses=RuleSerializer)
-    def get(self, request: Request, rule_id: int) -> Response:
-        return Response(RuleSerializer(_get(Rule, rule_id, "rule")).data)
-
-    @extend_schema(operation_id="alert_rules_update", request=RuleSerializer, responses=RuleSerializer)
-    def patch(self, request: Request, rule_id: int) -> Response:
-        rule = _get(Rule, rule_id, "rule")
-        serializer = RuleSerializer(rule, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        data, channels = serializer.to_fields()
-        rule = _save(services.rule_update, rule=rule, data=data, channels=channels)
-        return Response(RuleSerializer(rule).data)
-
-    @extend_schema(operation_id="alert_rules_destroy", responses={204: None})
-    def delete(self, request: Request, rule_id: int) -> Response:
-        _get(Rule, rule_id, "rule").delete()
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def update(self, found: Any, data: dict[str, Any], extra: Any) -> Model:
+        return services.rule_update(rule=found, data=data, channels=extra)
 
 
 class IncidentListApi(APIView):

@@ -21,6 +21,8 @@ from django.core.mail import send_mail
 from standardwebhooks.webhooks import Webhook
 
 from alerts.models import Channel, Delivery
+from alerts.outbound import SETTING, alert_allowed_hosts
+from core.outbound import OutboundTransport
 from hotcrm_ai.errors import ApplicationError
 from registry.crypto import decrypt_credentials, encrypt_credentials
 
@@ -58,7 +60,7 @@ def display_url(url: str) -> str:
 def send(channel: Channel, delivery: Delivery) -> SendResult:
     started = time.perf_counter()
     try:
-        result = SENDERS[channel.kind](channel, delivery)
+        result = SENDERS[Channel.Kind(channel.kind)](channel, delivery)
     except ApplicationError as exc:  # refused by the outbound allow-list: retrying cannot help
         result = SendResult(False, error=exc.message, retryable=False)
     except httpx.TimeoutException:
@@ -78,7 +80,10 @@ def send(channel: Channel, delivery: Delivery) -> SendResult:
 def _post(url: str, body: bytes, headers: dict[str, str]) -> SendResult:
     check_outbound(url, resolve=True)
     timeout = settings.ALERTS["DELIVERY_TIMEOUT"]
-    with httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)), follow_redirects=False) as client:
+    # The transport connects only to the addresses it checked (no second lookup to rebind).
+    transport = OutboundTransport(allowed=alert_allowed_hosts(), setting=SETTING)
+    with httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)), follow_redirects=False,
+                      transport=transport) as client:
         response = client.post(url, content=body, headers={"Content-Type": "application/json", **headers})
     if 200 <= response.status_code < 300:
         return SendResult(True, response.status_code)

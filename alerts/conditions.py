@@ -101,14 +101,14 @@ def _stats_by_model(since: datetime) -> dict[str, dict[str, Any]]:
     names, index = np.unique(np.asarray(model_ids, dtype=object), return_inverse=True)
     order = np.argsort(index, kind="stable")
     bounds = np.cumsum(np.bincount(index, minlength=len(names)))[:-1]
-    latency = np.split(np.asarray(latency, dtype=float)[order], bounds)
-    success = np.split(np.asarray(success, dtype=bool)[order], bounds)
-    cached = np.split(np.asarray(cached, dtype=bool)[order], bounds)
-    weight = np.split(np.asarray(weight, dtype=float)[order], bounds)  # predictions per record
-    timed = np.split(np.asarray(timed, dtype=bool)[order], bounds)  # one latency per request
+    latencies = np.split(np.asarray(latency, dtype=float)[order], bounds)
+    successes = np.split(np.asarray(success, dtype=bool)[order], bounds)
+    hits = np.split(np.asarray(cached, dtype=bool)[order], bounds)
+    weights = np.split(np.asarray(weight, dtype=float)[order], bounds)  # predictions per record
+    timings = np.split(np.asarray(timed, dtype=bool)[order], bounds)  # one latency per request
     # Confidence is not judged by any rule: left empty rather than read.
-    return {str(name): summarise(Sample(latency[i], np.full(len(latency[i]), np.nan), cached[i], success[i],
-                                        weight=weight[i], timed=timed[i]))
+    return {str(name): summarise(Sample(latencies[i], np.full(len(latencies[i]), np.nan), hits[i], successes[i],
+                                        weight=weights[i], timed=timings[i]))
             for i, name in enumerate(names)}
 
 

@@ -31,6 +31,7 @@ def incident_timeline(model_id: str, *, days: int = 7, now: datetime | None = No
     rows = incident_list(model_id=model_id).filter(fired_at__isnull=False).exclude(resolved_at__lt=start)[:200]
     items = []
     for incident in rows:
+        assert incident.fired_at is not None  # filtered above
         begin = max(incident.fired_at, start)
         end = incident.resolved_at or now
         items.append({

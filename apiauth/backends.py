@@ -18,20 +18,55 @@ from apiauth.throttling import count_hit, counters
 
 def client_ip(request: Any) -> str:
     """The client's address: the connection's, unless that is a trusted proxy
-    (TRUSTED_PROXIES); then the nearest address in X-Forwarded-For that is not one. A client
-    cannot pick its address (and its own lockout counter) by sending the header itself."""
+    (TRUSTED_PROXIES); then the right-most address in X-Forwarded-For that is not one (what
+    the nearest untrusted peer was seen as by our own proxies). A client cannot pick its
+    address (and its own lockout counter) by sending the header itself: whatever it writes
+    there stands left of what our proxy appends. An IPv6 client is counted by its /64, the
+    block one subscriber holds (else each of its 2^64 addresses would get its own tries)."""
     if request is None:
         return ""
     address = request.META.get("REMOTE_ADDR", "")
     trusted = [_network(p) for p in settings.HOTCRM["TRUSTED_PROXIES"]]
     trusted = [n for n in trusted if n is not None]
-    if not trusted or not _in(address, trusted):
-        return address
-    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
-    for hop in reversed(forwarded):
-        if not _in(hop, trusted):
-            return hop
-    return forwarded[0] if forwarded else address
+    if trusted and _in(address, trusted):
+        # Only the right-most hops matter; a header of thousands is not walked through.
+        hops = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-MAX_FORWARDED_HOPS:]
+        for hop in reversed(hops):
+            ip = _address(hop)
+            if ip is None:
+                # Not an address (a proxy's "unknown", or garbage): the chain cannot be
+                # followed further; the last trusted hop is the client we can vouch for.
+                break
+            if not _in(str(ip), trusted):
+                return _counted_as(ip)
+            address = str(ip)
+    ip = _address(address)
+    return _counted_as(ip) if ip is not None else address
+
+
+MAX_FORWARDED_HOPS = 32
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as proxies write it: bare, "[v6]", "[v6]:port" or "v4:port"."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _counted_as(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _network(pattern: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
@@ -42,11 +77,8 @@ def _network(pattern: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | No
 
 
 def _in(address: str, networks: list) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
+    ip = _address(address)
+    return ip is not None and any(ip in network for network in networks)
 
 
 def lockout_keys(request: Any, username: str | None) -> list[str]:

@@ -38,15 +38,15 @@ from bench.load import Gunicorn, bodies, prepare  # noqa: E402
 PYTHON = Path(sys.executable)
 SECTION = "## Retention purge"
 
-# Loads old rows through the same bulk path jobs use (PostgreSQL COPY, SQLite executemany):
+# Loads old rows through the log's own multi-row INSERT (core.write_behind.insert_rows):
 # uuid7 ids minted at each row's own (old) time, 91-200 days ago, no outcome.
 LOADER = r"""
 import random, sys, uuid, django
 django.setup()
 from datetime import timedelta
-from django.db import transaction
 from django.utils import timezone
-from jobs.recording import logs_bulk_insert
+from core.write_behind import insert_rows
+from predictions.models import PredictionLog
 from predictions.recording import LogRow
 
 total, step = int(sys.argv[1]), 20_000
@@ -71,8 +71,7 @@ while done < total:
             label="warm", confidence=float(score), cached=False, shadow=False, user_id="", object_type="lead",
             object_id=f"OLD-{i}", created_at=at, actual=None, feedback_at=None,
         ))
-    with transaction.atomic():
-        logs_bulk_insert(rows)
+    insert_rows(PredictionLog, PredictionLog._meta.concrete_fields, rows, durable=False)
     done += len(rows)
     print(f"loaded {done}", flush=True)
 """

@@ -258,6 +258,23 @@ class CacheManager:
     def get_many(self, keys: list[str]) -> dict[str, Any]:
         return self._call("get_many", keys) if keys else {}
 
+    def get_many_shared(self, keys: list[str]) -> dict[str, Any] | None:
+        """The values every process sees, or None when they are unknown: Redis is configured
+        but did not answer this call (down, or in its retry pause). Never the stand-in's
+        values, and not inferred afterwards from `backend`, which another thread's failure
+        or a zero CACHE_RETRY_AFTER can make say either thing."""
+        if not self.uses_redis:
+            return self.get_many(keys)
+        if not self._shared_available():
+            return None
+        try:
+            found = caches["default"].get_many(keys)
+        except SHARED_ERRORS as exc:
+            self._shared_failed(exc)
+            return None
+        self._shared_answered()
+        return found
+
     def set_many(self, mapping: dict[str, Any], timeout: int) -> None:
         if mapping:
             self._call("set_many", mapping, timeout)

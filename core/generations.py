@@ -28,13 +28,12 @@ def current(key: str) -> int:
     global _read_at
     now = time.monotonic()
     if now - _read_at >= CHECK_INTERVAL:
-        manager = shared_cache()
-        found = manager.get_many(list(KEYS))
-        if manager.uses_redis and manager.backend != "redis":
+        found = shared_cache().get_many_shared(list(KEYS))
+        if found is None:
             # Redis could not be read: the counters are unknown, and a value from this
             # process's stand-in cache could equal the one a stale copy was taken at and keep
-            # it for the whole outage. A value of its own per interval instead: every copy is
-            # read again from the database at most CHECK_INTERVAL after it was taken.
+            # it. A value of its own per interval instead: every copy is read again from the
+            # database at most CHECK_INTERVAL after it was taken.
             _values.update(dict.fromkeys(KEYS, -1 - int(now / CHECK_INTERVAL)))
         else:
             _values.update({k: int(found.get(k) or 0) for k in KEYS})

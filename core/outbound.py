@@ -79,10 +79,14 @@ def outbound_url_check(url: str, **kwargs: Any) -> None:
         raise OutboundRefused(f"Outbound call refused: {problem}")
 
 
-def guarded_transport(base: type) -> type:
-    """An httpx-style transport class that asks `outbound_url_problem` (resolving) before every
-    request, so a client or SDK built on it cannot be pointed anywhere else. A factory because
-    the OpenAI SDK runs on its own fork of httpx (`httpx2`), with a transport class of its own."""
+def guarded_transport(base: type, connect_error: type[Exception] = httpx.ConnectError) -> type:
+    """An httpx-style transport class that asks `outbound_url_problem` before every request,
+    and connects only to an address it has checked: its connections resolve the host once,
+    check every address, and connect to those very addresses (TLS still verifies and sends
+    SNI for the host name). Checking one lookup and letting the client library make its own
+    left a window: a name answering an allowed address to the check and a forbidden one to
+    the connect (DNS rebinding) reached the forbidden one. A factory because the OpenAI SDK
+    runs on its own fork of httpx (`httpx2`), with a transport class of its own."""
 
     class Guarded(base):  # type: ignore[valid-type, misc]
         def __init__(self, *args: Any, allowed: Iterable[str] | None = None,
@@ -90,16 +94,61 @@ def guarded_transport(base: type) -> type:
             super().__init__(*args, **kwargs)
             self.allowed = None if allowed is None else list(allowed)
             self.setting = setting
+            pool = self._pool
+            if not hasattr(pool, "_network_backend") or hasattr(pool, "_proxy_url"):
+                # A proxy resolves the host itself: only the request-time check applies.
+                self.pinned = False
+            else:
+                pool._network_backend = _PinnedBackend(pool._network_backend, self._addresses)
+                self.pinned = True
 
         def handle_request(self, request: Any) -> Any:
-            problem = outbound_url_problem(str(request.url), allowed=self.allowed, resolve=True,
+            problem = outbound_url_problem(str(request.url), allowed=self.allowed, resolve=not self.pinned,
                                            setting=self.setting)
             if problem:
                 raise OutboundRefused(f"Outbound call refused: {problem}")
             return super().handle_request(request)
 
+        def _addresses(self, host: str, port: int) -> list[str]:
+            """The checked addresses to connect to `host` at (one lookup)."""
+            patterns = [p.strip().lower() for p in (provider_allowed_hosts() if self.allowed is None
+                                                    else self.allowed) if p.strip()]
+            name = host.rstrip(".").lower()
+            literal = _ip(name)
+            addresses = [literal] if literal is not None else _resolve(name, port)
+            if not addresses:
+                raise connect_error(f"{host} does not resolve.")
+            for address in addresses:
+                if problem := _address_problem(name, address, patterns, self.setting):
+                    raise OutboundRefused(f"Outbound call refused: {problem}")
+            return list(dict.fromkeys(str(a) for a in addresses))
+
     Guarded.__name__ = Guarded.__qualname__ = f"Outbound{base.__name__}"
     return Guarded
+
+
+class _PinnedBackend:
+    """An httpcore network backend that connects to the addresses `addresses(host, port)`
+    checked, in turn, instead of letting the socket library resolve the name again."""
+
+    def __init__(self, inner: Any, addresses: Any) -> None:
+        self.inner = inner
+        self.addresses = addresses
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None, socket_options: Any = None) -> Any:
+        last: Exception | None = None
+        for address in self.addresses(host, port):
+            try:
+                return self.inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                              socket_options=socket_options)
+            except Exception as exc:  # the library's connect errors: try the next address
+                last = exc
+        assert last is not None
+        raise last
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 OutboundTransport = guarded_transport(httpx.HTTPTransport)
@@ -110,7 +159,8 @@ def outbound_openai_client(**kwargs: Any) -> Any:
     import httpx2
     import openai
 
-    return openai.DefaultHttpxClient(transport=guarded_transport(httpx2.HTTPTransport)(), **kwargs)
+    return openai.DefaultHttpxClient(transport=guarded_transport(httpx2.HTTPTransport, httpx2.ConnectError)(),
+                                     **kwargs)
 
 
 # --- helpers ------------------------------------------------------------------------------

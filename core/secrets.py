@@ -106,3 +106,79 @@ def _url_secrets(url: str) -> list[str]:
     # Also as they are spelled in the URL itself (percent-encoded), where a message quotes it.
     found += [v for k, v in (p.partition("=")[::2] for p in parts.query.split("&")) if secret_name(k) and v]
     return found
+
+
+def restore_secrets(submitted: Any, stored: Any) -> tuple[Any, list[str]]:
+    """A provider config edited from its public form (the admin shows only that): each ***
+    put back to the stored secret it stands for, but only where the request still goes to the
+    same place (same scheme, host and port), so that an edit cannot send a stored secret
+    somewhere new. Returns the config and where a *** could not be put back."""
+    if not isinstance(submitted, dict):
+        return submitted, []
+    stored = stored if isinstance(stored, dict) else {}
+    stored_config = stored.get("config") if isinstance(stored.get("config"), dict) else {}
+    out, missing = dict(submitted), []
+    if isinstance(out.get("endpoint"), str):
+        out["endpoint"], lost = _restore_url(out["endpoint"], stored.get("endpoint"))
+        missing += ["endpoint"] if lost else []
+    config = out.get("config")
+    if isinstance(config, dict):
+        config = dict(config)
+        for key in URL_KEYS:
+            if isinstance(config.get(key), str):
+                config[key], lost = _restore_url(config[key], stored_config.get(key))
+                missing += [f"config.{key}"] if lost else []
+        headers = config.get("headers")
+        if isinstance(headers, dict):
+            same_place = _origin(out.get("endpoint")) == _origin(stored.get("endpoint"))
+            stored_headers = stored_config.get("headers")
+            if not isinstance(stored_headers, dict):
+                stored_headers = {}
+            restored = {}
+            for name, value in headers.items():
+                if value == REDACTED and secret_name(str(name)):
+                    if same_place and name in stored_headers:
+                        value = stored_headers[name]
+                    else:
+                        missing.append(f"config.headers.{name}")
+                restored[name] = value
+            config["headers"] = restored
+        out["config"] = config
+    return out, missing
+
+
+def _origin(url: Any) -> tuple[str, str | None, int | None] | None:
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:
+        return None
+
+
+def _restore_url(url: str, stored_url: Any) -> tuple[str, bool]:
+    if REDACTED not in url:
+        return url, False
+    parts = urlsplit(url)
+    same_place = _origin(url) is not None and _origin(url) == _origin(stored_url)
+    stored_parts = urlsplit(stored_url) if same_place else None
+    lost = False
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at and userinfo == REDACTED:
+        if stored_parts is not None and "@" in stored_parts.netloc:
+            netloc = stored_parts.netloc.rpartition("@")[0] + "@" + host
+        else:
+            lost = True
+    stored_query = dict(parse_qsl(stored_parts.query, keep_blank_values=True)) if stored_parts else {}
+    pairs = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if value == REDACTED and secret_name(key):
+            if key in stored_query:
+                value = stored_query[key]
+            else:
+                lost = True
+        pairs.append((key, value))
+    query = urlencode(pairs) if pairs else parts.query
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), lost

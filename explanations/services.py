@@ -90,7 +90,7 @@ def explained_model(model_id: Any, context: dict[str, Any] | None, forced_arm: s
 def cache_key(model: MLModel, kind: str, features: Any) -> str:
     canonical = json.dumps(features, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode()).hexdigest()
-    return f"expl:{kind}:{model.pk}:{model.version}:{model.revision}:{digest}"
+    return f"expl:{kind}:{model.pk}:{model.answers_identity}:{digest}"
 
 
 def cache_lookup(model: MLModel, key: str, use_cache: bool) -> dict[str, Any] | None:

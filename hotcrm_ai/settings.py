@@ -360,6 +360,11 @@ HOTCRM: dict[str, Any] = {
     # Drift looks at up to this many recent inputs of this many recent seconds (health's own
     # window is a threshold: monitoring/thresholds.py, per model in healthThresholds).
     "DRIFT_WINDOW": env_int("DRIFT_WINDOW", 86_400),
+    # The dashboard's data (every model's card, one model's page) is computed at most once per
+    # this many seconds and window, whoever asks, and again at once after a registry change
+    # (its generation is in the key). Below the pages' 15 s refresh, so each refresh shows
+    # newer metrics than the one before. 0 turns the cache off.
+    "DASHBOARD_CACHE_SECONDS": env_int("DASHBOARD_CACHE_SECONDS", 10),
     "DRIFT_SAMPLE": env_int("DRIFT_SAMPLE", 1_000),
     # A drift reference an admin uploads (POST /models/{id}/drift-reference/, JSON rows or a
     # CSV file): at most this many rows, and a CSV file of at most this many bytes.

@@ -1,11 +1,16 @@
-"""What the dashboard shows, as JSON for its charts (one payload per page)."""
+"""What the dashboard shows, as JSON for its charts (one payload per page), computed at most
+once per DASHBOARD_CACHE_SECONDS and window for every viewer, and again after a registry change."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
+from django.conf import settings
 from django.utils import timezone
 
+from core import generations
+from core.cache import shared_cache
 from monitoring.drift import model_drift
 from monitoring.health import model_health
 from monitoring.selectors import metrics_for_dashboard, model_stats, recent_errors
@@ -63,12 +68,35 @@ SEVERITY = {"unhealthy": 0, "degraded": 1, "healthy": 2}
 
 def overview(window: int) -> dict[str, Any]:
     """Every model's card, the ones that need attention first."""
+    return cached(f"overview:{window}", lambda: _overview(window))
+
+
+def model_page(model: MLModel, window: int) -> dict[str, Any]:
+    return cached(f"model:{model.pk}:{window}", lambda: _model_page(model, window))
+
+
+def cached(name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`compute()`, shared by every viewer for DASHBOARD_CACHE_SECONDS under this registry
+    generation (metrics move every flush, so they go by age rather than by a counter)."""
+    seconds = settings.HOTCRM["DASHBOARD_CACHE_SECONDS"]
+    if seconds <= 0:
+        return compute()
+    key = f"dashboard:{name}:{generations.current(generations.REGISTRY)}"
+    cache = shared_cache()
+    found = cache.get_many([key]).get(key)
+    if found is None:
+        found = compute()
+        cache.set_many({key: found}, seconds)
+    return found
+
+
+def _overview(window: int) -> dict[str, Any]:
     cards = model_cards(list(model_list()), window)
     cards.sort(key=lambda c: (SEVERITY[c["health"]["status"]], c["id"]))
     return {"generatedAt": timezone.now().isoformat(), "window": window, "models": cards}
 
 
-def model_page(model: MLModel, window: int) -> dict[str, Any]:
+def _model_page(model: MLModel, window: int) -> dict[str, Any]:
     return {
         "generatedAt": timezone.now().isoformat(), "window": window,
         "model": model_cards([model], window)[0] | {"recentErrors": recent_errors(model.pk)},

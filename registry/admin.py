@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from core.secrets import credential_errors
+from core.secrets import REDACTED, credential_errors, public_provider_config, restore_secrets
 from hotcrm_ai.errors import ApplicationError
 from registry import services
 from registry.audit import actor_of
@@ -62,6 +62,20 @@ class MLModelForm(forms.ModelForm):
         self.fields["region"].initial = stored.get("region", "")
         for field in ("api_key_env", "access_key_id_env", "secret_access_key_env"):
             self.fields[field].initial = stored.get(CREDENTIAL_NAMES[field], "")
+
+    def clean_provider_config(self):
+        """The page shows the config with its secrets as *** (MLModelAdmin.get_object): each
+        *** left as it was keeps the stored secret; one that cannot (the endpoint's host
+        changed) must be typed again."""
+        submitted = self.cleaned_data.get("provider_config")
+        stored = MLModel.objects.filter(pk=self.instance.pk).values_list("provider_config", flat=True).first() \
+            if self.instance.pk else None
+        config, missing = restore_secrets(submitted, stored)
+        if missing:
+            raise ValidationError(
+                f"Type the secret in {', '.join(missing)} again: {REDACTED} stands for a stored secret, "
+                "which is kept only while the request goes to the same host.")
+        return config
 
     def clean(self):
         cleaned = super().clean()
@@ -119,6 +133,16 @@ class MLModelAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "id"] if obj else self.readonly_fields
+
+    def get_object(self, request, object_id, from_field=None):
+        """The model as every admin page shows it: the provider config's secrets (endpoint
+        user info and key-like query values, credential headers) as ***, for view-only users
+        and editors alike. A save puts them back (MLModelForm.clean_provider_config); writes
+        always start again from the stored row (save_model, delete_model)."""
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj.provider_config = public_provider_config(obj.provider_config)
+        return obj
 
     @admin.display(description="A/B")
     def ab_summary(self, obj: MLModel) -> str:

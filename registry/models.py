@@ -118,6 +118,16 @@ class MLModel(models.Model):
         return f"{self.revision}.{int(self.updated_at.timestamp() * 1_000_000)}"
 
     @property
+    def answers_identity(self) -> str:
+        """What a copy of this model's answers (a loaded predictor, a cached explanation) must
+        be keyed on: its version and revision, and its creation time, because a model deleted
+        and registered again under the same id starts again at revision 1 (and its artifact
+        upload takes it to revision 2 again): keyed on id, version and revision alone, a
+        worker kept serving the deleted model's artifact in its place."""
+        created = self.created_at.timestamp() if self.created_at else 0.0
+        return f"{self.version}:{self.revision}:{created:.6f}"
+
+    @property
     def is_active(self) -> bool:
         return self.status == ModelStatus.ACTIVE
 
@@ -169,6 +179,13 @@ class MLModel(models.Model):
 
     def _ab_errors(self) -> dict[str, str]:
         champion = self.ab_champion
+        if self.pk and (other := self.challengers.exclude(type=self.type).values_list("id", flat=True)[:3]):
+            # A test's arms are compared answer by answer, ended tests (kept on record) too.
+            return {"type": f"'{self.pk}' is the champion of {', '.join(other)}, which answer as another "
+                            "type; end those tests and clear their champion first."}
+        if champion is not None and champion.type != self.type:
+            return {"type" if not self.ab_enabled else "ab_champion":
+                    f"The champion '{champion.pk}' is a {champion.type} model, not {self.type}."}
         if self.ab_enabled and self.pk and self.challengers.filter(ab_enabled=True).exists():
             names = ", ".join(self.challengers.filter(ab_enabled=True).values_list("id", flat=True))
             return {"ab_enabled": f"'{self.pk}' is the champion of {names}; a champion cannot also be a challenger."}

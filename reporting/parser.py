@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from reporting.query import FIRST_YEAR, LAST_YEAR, QueryInvalid, _add_months
+from reporting.query import FIRST_YEAR, LAST_YEAR, QueryInvalid, add_months
 
 EXAMPLES = [
     "How many predictions were made today?",
@@ -167,9 +167,9 @@ def question_parse(question: str, vocabulary: Vocabulary, now: datetime) -> dict
 
 
 def _alias(agg: dict[str, Any]) -> str:
-    from reporting.query import _default_alias
+    from reporting.query import default_alias
 
-    return _default_alias(agg)
+    return default_alias(agg)
 
 
 def _normalise(question: str) -> str:
@@ -210,7 +210,7 @@ def _last_n(match: re.Match, now: datetime) -> dict[str, Any]:
     if unit == "months":
         if not 1 <= n <= MAX_MONTHS:
             raise not_understood(f"The last {n} months reaches too far back; ask for up to {MAX_MONTHS}.")
-        start = _add_months(now, -n)
+        start = add_months(now, -n)
         return {"from": start.isoformat(), "to": now.isoformat(), "label": f"the last {n} months"}
     return {"last": n, "unit": unit}
 
@@ -223,7 +223,7 @@ def _last_one(match: re.Match, now: datetime) -> dict[str, Any]:
         if unit == "week":
             return {"last": 7, "unit": "days"}
         months = {"month": 1, "quarter": 3, "year": 12}[unit]
-        return {"from": _add_months(now, -months).isoformat(), "to": now.isoformat(), "label": f"the past {unit}"}
+        return {"from": add_months(now, -months).isoformat(), "to": now.isoformat(), "label": f"the past {unit}"}
     return {"period": f"last_{unit}"}
 
 

@@ -29,6 +29,11 @@ def ab_test_report(model: MLModel) -> dict[str, Any]:
     champion = model.ab_champion
     if champion is None:
         raise NotSupported(f"'{model.pk}' is not the challenger of an A/B test.", code="no_ab_test")
+    if champion.type != model.type:
+        # The registry refuses this pairing (MLModel._ab_errors); a row from before that check
+        # gets an answer, not a comparison of answers that cannot be compared.
+        raise NotSupported(f"'{model.pk}' is a {model.type} model and its champion '{champion.pk}' a "
+                           f"{champion.type} model: their answers cannot be compared.", code="ab_types_differ")
     logs = PredictionLog.objects.filter(requested_model_id=model.pk)
     metrics = Metric.objects.filter(kind=PREDICTION)
     challenger_arms = [AbArm.CHALLENGER, AbArm.SHADOW]

@@ -20,12 +20,12 @@ class LocalProvider(Provider):
     name = "local"
 
     def __init__(self) -> None:
-        # (model id, version, revision) -> predictor; loaded once per process per version.
-        self._loaded: dict[tuple[str, str, int], Predictor] = {}
+        # (model id, MLModel.answers_identity) -> predictor; loaded once per process per version.
+        self._loaded: dict[tuple[str, str], Predictor] = {}
         self._lock = threading.Lock()
 
     def predictor(self, model: MLModel) -> Predictor:
-        key = (model.pk, model.version, model.revision)
+        key = (model.pk, model.answers_identity)
         predictor = self._loaded.get(key)
         if predictor is None:
             with self._lock:

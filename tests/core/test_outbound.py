@@ -55,3 +55,64 @@ def test_it_checks_what_a_host_resolves_to_at_call_time(monkeypatch):
     url = "http://models.example.test/score"
     assert outbound_url_problem(url, allowed=["*.example.test"]) is None
     assert "metadata" in outbound_url_problem(url, allowed=["*.example.test"], resolve=True)
+
+
+class _Recorder(__import__("http.server").server.BaseHTTPRequestHandler):
+    def do_GET(self):  # http.server's name
+        self.server.hits.append(self.path)
+        body = self.server.name.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def _serve(address: str, port: int, name: str):
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer((address, port), _Recorder)
+    server.hits, server.name = [], name
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _client(which: str):
+    import httpx
+
+    from core.outbound import OutboundTransport, outbound_openai_client
+
+    return httpx.Client(transport=OutboundTransport()) if which == "httpx" else outbound_openai_client()
+
+
+@pytest.mark.parametrize("which", ["httpx", "openai"])
+def test_it_connects_to_the_address_it_checked_whatever_a_second_lookup_answers(monkeypatch, settings, which):
+    """DNS rebinding: a name that answers an allowed address to the check and a forbidden one
+    (here 127.0.0.2: loopback, but not the 127.0.0.1 the operator named) to any later lookup.
+    Both addresses are on this machine; nothing leaves it."""
+    real = socket.getaddrinfo
+    lookups = []
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        address = "127.0.0.1" if len(lookups) == 1 else "127.0.0.2"
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    allowed_side = _serve("127.0.0.1", 0, "public")
+    port = allowed_side.server_address[1]
+    internal = _serve("127.0.0.2", port, "internal")
+    monkeypatch.setitem(settings.HOTCRM, "PROVIDER_ALLOWED_HOSTS", ["rebind.test", "127.0.0.1"])
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    try:
+        with _client(which) as client:
+            response = client.get(f"http://rebind.test:{port}/latest/meta-data/")
+        assert response.text == "public"
+        assert internal.hits == [] and allowed_side.hits == ["/latest/meta-data/"]
+    finally:
+        allowed_side.shutdown()
+        internal.shutdown()

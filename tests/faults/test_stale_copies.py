@@ -65,3 +65,53 @@ def test_no_worker_keeps_a_changed_row_or_a_revoked_token_through_a_redis_outage
     finally:
         app.stop()
         redis.stop()
+
+
+def onnx_line(slope: float) -> bytes:
+    """A one-feature linear regression as ONNX: y = slope * x + 1."""
+    import numpy as np
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LinearRegression
+
+    x = np.arange(10, dtype=np.float32).reshape(-1, 1)
+    fitted = LinearRegression().fit(x, slope * x.ravel() + 1)
+    return convert_sklearn(fitted, initial_types=[("x", FloatTensorType([None, 1]))]).SerializeToString()
+
+
+def test_no_worker_keeps_the_artifact_of_a_model_deleted_and_registered_again(
+        tmp_path, builtin_fixture, secret_key):
+    """Delete a model, register it again under the same id and upload a different artifact,
+    then Redis dies: the new registration starts at the same revision as the old one, and a
+    worker that had loaded the old artifact must not keep answering with it."""
+    redis = RedisServer(tmp_path).start()
+    app = AppServer(tmp_path, secret_key=secret_key, fixture=builtin_fixture, redis_url=redis.url, workers=3)
+    model = {"id": "line-v1", "name": "Line", "version": "1.0.0", "type": "regression", "provider": "local",
+             "featureSchema": {"features": [{"name": "x", "type": "number"}]}, "cacheTtl": 0}
+    row = {"modelId": "line-v1", "features": {"x": 3}}
+    try:
+        staff = app.prepare("--staff")
+        app.start()
+        with fresh(app, staff) as admin:
+
+            def register(slope: float) -> None:
+                assert admin.post("/api/v1/models/", json=model).status_code == 201
+                uploaded = admin.post("/api/v1/models/line-v1/artifact/",
+                                      files={"file": ("line.onnx", onnx_line(slope))})
+                assert uploaded.status_code in (200, 201), uploaded.text
+
+            def answers(n: int = 30) -> set[float]:
+                got = [admin.post("/api/v1/predictions/", json=row) for _ in range(n)]
+                assert {r.status_code for r in got} == {200}, [r.text for r in got if r.status_code != 200][:1]
+                return {round(float(r.json()["prediction"]["value"]), 3) for r in got}
+
+            register(slope=2)
+            assert answers() == {7.0}  # every worker has loaded this artifact
+            assert admin.delete("/api/v1/models/line-v1/").status_code == 204
+            register(slope=-2)
+            redis.stop()
+            time.sleep(ABOUT_A_SECOND)
+            assert answers() == {-5.0}
+    finally:
+        app.stop()
+        redis.stop()

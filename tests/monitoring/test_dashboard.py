@@ -3,8 +3,12 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from monitoring.models import Metric
+from registry.models import MLModel
+from registry.services import model_update
 from tests.monitoring.support import CHURN, add_metrics, predict
 
 pytestmark = pytest.mark.django_db
@@ -90,3 +94,37 @@ def test_it_shows_the_ab_verdict_on_the_challengers_page_and_links_the_ask_page(
     assert "not enough evidence yet" in html
     assert 'href="/dashboard/ask/"' in html
     assert 'id="ab-verdict"' not in operator.get("/dashboard/models/churn-prediction-v1/").content.decode()
+
+
+def test_it_computes_the_dashboard_once_per_interval_for_every_viewer(operator):
+    add_metrics("churn-prediction-v1", [12] * 2)
+    first = operator.get("/dashboard/data/?window=300").json()
+    add_metrics("churn-prediction-v1", [12] * 3)  # within DASHBOARD_CACHE_SECONDS: not yet shown
+
+    with CaptureQueriesContext(connection) as queries:
+        again = operator.get("/dashboard/data/?window=300").json()
+
+    assert again == first
+    assert [q["sql"] for q in queries if "monitoring_metric" in q["sql"] or "registry_mlmodel" in q["sql"]] == []
+    assert operator.get("/dashboard/data/?window=3600").json()["generatedAt"] != first["generatedAt"]
+
+
+def test_it_shows_a_registry_change_on_the_next_refresh(operator, django_capture_on_commit_callbacks):
+    before = operator.get("/dashboard/data/?window=300").json()
+    with django_capture_on_commit_callbacks(execute=True):  # the generation moves after commit
+        model_update(model=MLModel.objects.get(pk="churn-prediction-v1"), data={"name": "Churn, renamed"})
+
+    after = operator.get("/dashboard/data/?window=300").json()
+
+    assert next(m for m in before["models"] if m["id"] == "churn-prediction-v1")["name"] != "Churn, renamed"
+    assert next(m for m in after["models"] if m["id"] == "churn-prediction-v1")["name"] == "Churn, renamed"
+
+
+def test_it_computes_every_refresh_when_the_cache_is_off(operator, settings):
+    settings.HOTCRM = settings.HOTCRM | {"DASHBOARD_CACHE_SECONDS": 0}
+    operator.get("/dashboard/data/?window=300")
+    add_metrics("churn-prediction-v1", [12] * 3)
+
+    card = next(m for m in operator.get("/dashboard/data/?window=300").json()["models"] if m["id"] == "churn-prediction-v1")
+
+    assert card["stats"]["totalPredictions"] == 3
