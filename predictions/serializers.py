@@ -282,13 +282,18 @@ def _plain_text(value: Any, limit: int) -> bool:
     return isinstance(value, str) and len(value) <= limit and value.strip() == value and "\x00" not in value
 
 
+def batch_items(items: Any, *, key: str, noun: str, what: str) -> list[Any]:
+    """A batch's list (prediction rows, outcomes): non-empty and at most BATCH_LIMIT long."""
+    limit = settings.HOTCRM["BATCH_LIMIT"]
+    if not isinstance(items, list) or not items:
+        raise InvalidInput(f"'{key}' must be a non-empty list of {what}.", code="invalid_batch")
+    if len(items) > limit:
+        raise InvalidInput(f"A batch may hold at most {limit} {noun} (got {len(items)}).", code="batch_too_large")
+    return items
+
+
 def outcome_batch_items(data: Any) -> list[Any]:
     """The items of an outcomes batch, each checked later on its own (one bad item must not
     refuse the others, as OutcomeBatchRequestSerializer's list would)."""
     items = data.get("outcomes") if isinstance(data, dict) else None
-    limit = settings.HOTCRM["BATCH_LIMIT"]
-    if not isinstance(items, list) or not items:
-        raise InvalidInput("'outcomes' must be a non-empty list of outcomes.", code="invalid_batch")
-    if len(items) > limit:
-        raise InvalidInput(f"A batch may hold at most {limit} outcomes (got {len(items)}).", code="batch_too_large")
-    return items
+    return batch_items(items, key="outcomes", noun="outcomes", what="outcomes")

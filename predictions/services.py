@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
-from django.conf import settings
 from django.utils import timezone
 
 from core.after_response import after_response
@@ -29,7 +28,7 @@ from predictions.features import validate
 from predictions.ids import new_prediction_id, new_prediction_ids
 from predictions.providers import provider_for
 from predictions.recording import LogRow, context_columns, log_label, prediction_logs_record, request_metrics
-from predictions.serializers import Arm, BatchResponse, ConfidenceSource, PredictionMetadata, PredictionResponse
+from predictions.serializers import Arm, BatchResponse, ConfidenceSource, PredictionMetadata, PredictionResponse, batch_items
 from registry.models import MLModel
 from registry.selectors import model_get
 
@@ -277,12 +276,7 @@ def responses(requested: MLModel, answers: list[Answer], elapsed: float) -> list
 # --- helpers ----------------------------------------------------------------------------
 
 def _batch_rows(rows: Any) -> list[Any]:
-    limit = settings.HOTCRM["BATCH_LIMIT"]
-    if not isinstance(rows, list) or not rows:
-        raise InvalidInput("'features' must be a non-empty list of feature objects.", code="invalid_batch")
-    if len(rows) > limit:
-        raise InvalidInput(f"A batch may hold at most {limit} rows (got {len(rows)}).", code="batch_too_large")
-    return rows
+    return batch_items(rows, key="features", noun="rows", what="feature objects")
 
 
 def _batch_contexts(contexts: list[dict[str, Any]] | None, rows: int) -> list[dict[str, Any] | None]:
