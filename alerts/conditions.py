@@ -21,7 +21,7 @@ from django.db.models import Sum
 from alerts.models import Condition, Level, Rule
 from monitoring.health import DEGRADED, UNHEALTHY, model_health
 from monitoring.models import Metric
-from monitoring.selectors import PREDICTION, Sample, summarise
+from monitoring.selectors import Sample, summarise
 from monitoring.thresholds import thresholds_for
 from registry.models import MLModel
 
@@ -89,30 +89,31 @@ def _stats_by_model(since: datetime) -> dict[str, dict[str, Any]]:
     Read with a plain cursor and grouped with numpy: Django's per-row iterator was most of a
     cycle over 200 models with 60,000 predictions (bench/alerts.py).
     """
-    query = Metric.objects.filter(kind=PREDICTION, timestamp__gte=since).values_list(
-        "model_id", "latency_ms", "success", "cached", "rows")
+    query = Metric.objects.served().filter(timestamp__gte=since).values_list(
+        "model_id", "latency_ms", "success", "cached", "rows", "timed")
     sql, params = query.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not rows:
         return {}
-    model_ids, latency, success, cached, weight = zip(*rows, strict=True)
+    model_ids, latency, success, cached, weight, timed = zip(*rows, strict=True)
     names, index = np.unique(np.asarray(model_ids, dtype=object), return_inverse=True)
     order = np.argsort(index, kind="stable")
     bounds = np.cumsum(np.bincount(index, minlength=len(names)))[:-1]
     latencies = np.split(np.asarray(latency, dtype=float)[order], bounds)
     successes = np.split(np.asarray(success, dtype=bool)[order], bounds)
     hits = np.split(np.asarray(cached, dtype=bool)[order], bounds)
-    weights = np.split(np.asarray(weight, dtype=float)[order], bounds)  # a job chunk's record: many rows
+    weights = np.split(np.asarray(weight, dtype=float)[order], bounds)  # predictions per record
+    timings = np.split(np.asarray(timed, dtype=bool)[order], bounds)  # one latency per request
     # Confidence is not judged by any rule: left empty rather than read.
     return {str(name): summarise(Sample(latencies[i], np.full(len(latencies[i]), np.nan), hits[i], successes[i],
-                                        weight=weights[i]))
+                                        weight=weights[i], timed=timings[i]))
             for i, name in enumerate(names)}
 
 
 def _counts(since: datetime, *, before: bool = False) -> dict[str, int]:
-    metrics = Metric.objects.filter(kind=PREDICTION)
+    metrics = Metric.objects.served()
     metrics = metrics.filter(timestamp__lt=since) if before else metrics.filter(timestamp__gte=since)
     return dict(metrics.values("model_id").annotate(n=Sum("rows")).values_list("model_id", "n"))
 

@@ -1,4 +1,4 @@
-"""What every app measures: one `MetricRecord` per prediction or explanation served.
+"""What every app measures: `MetricRecord`s of each prediction request or explanation served.
 
 Apps record through `metrics_record`; the monitoring app, which stores the records and
 exposes them to Prometheus, registers itself as a recorder when Django starts
@@ -30,8 +30,11 @@ class MetricRecord:
     error: str = ""
     error_code: str = ""
     kind: str = "prediction"
-    # Predictions this record stands for (a bulk job chunk's rows of one model and arm).
+    # Predictions this record stands for: a request's rows of one model, arm and kind
+    # (monitoring.models.Metric).
     rows: int = 1
+    # Carries its request's latency (one record per request, model and arm does).
+    timed: bool = True
 
 
 Recorder = Callable[[list[MetricRecord]], None]

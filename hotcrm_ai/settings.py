@@ -366,6 +366,10 @@ HOTCRM: dict[str, Any] = {
     # newer metrics than the one before. 0 turns the cache off.
     "DASHBOARD_CACHE_SECONDS": env_int("DASHBOARD_CACHE_SECONDS", 10),
     "DRIFT_SAMPLE": env_int("DRIFT_SAMPLE", 1_000),
+    # A drift reference an admin uploads (POST /models/{id}/drift-reference/, JSON rows or a
+    # CSV file): at most this many rows, and a CSV file of at most this many bytes.
+    "DRIFT_REFERENCE_MAX_ROWS": env_int("DRIFT_REFERENCE_MAX_ROWS", 10_000),
+    "DRIFT_REFERENCE_MAX_BYTES": env_int("DRIFT_REFERENCE_MAX_BYTES", 2 * 1024 * 1024),
     # Analytics questions: with a key an LLM translates them, else the offline parser does.
     "OPENAI_API_KEY": env_str("OPENAI_API_KEY"),
     "OPENAI_BASE_URL": env_str("OPENAI_BASE_URL"),

@@ -47,16 +47,9 @@ def job_create(*, model_id: str, upload: IO[bytes], file_name: str, size: int, c
                use_cache: bool = False) -> Job:
     """Check the file against the model, store it as chunks, queue the chunks. Everything is
     checked before anything is queued: a refused file leaves nothing behind."""
-    max_bytes = _limits()["JOB_MAX_BYTES"]
-    if size > max_bytes:
-        raise inputs.TooLarge(f"The file is {size} bytes; the limit is {max_bytes}.")
+    _check_size(size)
     requested = resolve_model(model_id)
-    stream = inputs.open_input(upload, max_bytes=_limits()["JOB_MAX_INPUT_BYTES"])
-    fmt, records = inputs.open_records(stream, file_name)
-    first = next(records, None)
-    if first is None:
-        raise InvalidInput("The file is empty.", code="empty_file")
-    header = inputs.read_header(first, fmt)
+    fmt, first, records, header = _upload_open(upload, file_name)
     _check_header(requested, header, id_column)
     with transaction.atomic():
         job = Job.objects.create(
@@ -69,19 +62,29 @@ def job_create(*, model_id: str, upload: IO[bytes], file_name: str, size: int, c
     return job
 
 
-def outcome_job_create(*, upload: IO[bytes], file_name: str, size: int, created_by: str,
-                       max_error_rate: float = 5.0) -> Job:
-    """An outcomes file (objectType, objectId, actual, modelId?) as a job: checked, stored as
-    chunks of at most BATCH_LIMIT rows (each recorded as one outcomes batch) and queued."""
+def _check_size(size: int) -> None:
     max_bytes = _limits()["JOB_MAX_BYTES"]
     if size > max_bytes:
         raise inputs.TooLarge(f"The file is {size} bytes; the limit is {max_bytes}.")
+
+
+def _upload_open(upload: IO[bytes], file_name: str) -> tuple[str, bytes, Iterator[bytes], inputs.Header]:
+    """The upload's format, its first record, the records after it and its header (scoring
+    and outcomes files alike); an empty file is a 400."""
     stream = inputs.open_input(upload, max_bytes=_limits()["JOB_MAX_INPUT_BYTES"])
     fmt, records = inputs.open_records(stream, file_name)
     first = next(records, None)
     if first is None:
         raise InvalidInput("The file is empty.", code="empty_file")
-    header = inputs.read_header(first, fmt)
+    return fmt, first, records, inputs.read_header(first, fmt)
+
+
+def outcome_job_create(*, upload: IO[bytes], file_name: str, size: int, created_by: str,
+                       max_error_rate: float = 5.0) -> Job:
+    """An outcomes file (objectType, objectId, actual, modelId?) as a job: checked, stored as
+    chunks of at most BATCH_LIMIT rows (each recorded as one outcomes batch) and queued."""
+    _check_size(size)
+    fmt, first, records, header = _upload_open(upload, file_name)
     if missing := outcomes.missing_columns(header.columns):
         where = "header" if not header.first_is_data else "first line"
         raise InvalidInput(f"The file's {where} lacks the column(s) {', '.join(missing)}.", code="missing_column",
@@ -288,7 +291,8 @@ def _metrics_insert(result: ChunkResult, now) -> None:
     records = [
         Metric(model_id=g.model.pk, model_version=g.model.version, timestamp=now, latency_ms=result.latency_ms,
                confidence=(g.confidence_sum / g.confidence_rows) if g.confidence_rows else None,
-               cached=g.cached, success=True, provider=g.model.provider, ab_arm=g.arm, rows=g.rows)
+               cached=g.cached, success=True, provider=g.model.provider, ab_arm=g.arm, rows=g.rows,
+               timed=False)  # a chunk is no request: its rows count, its per-row time is no latency
         for g in result.metrics
     ]
     fields = [f for f in Metric._meta.concrete_fields if not f.primary_key]

@@ -15,7 +15,7 @@ from monitoring.drift import model_drift
 from monitoring.health import model_health
 from monitoring.selectors import metrics_for_dashboard, model_stats, recent_errors
 from monitoring.thresholds import thresholds_for
-from registry.models import AbArm, MLModel
+from registry.models import AbArm, AbMode, MLModel
 from registry.selectors import model_list
 
 # The window selector: seconds -> (label, buckets on the time axis).
@@ -52,11 +52,11 @@ def ab_arms(model: MLModel, window: int) -> list[dict[str, Any]]:
     """The two arms of the A/B test this model is the challenger of, side by side."""
     if not model.ab_test_is_running():
         return []
+    # In shadow mode the challenger serves nothing: its row is its shadow runs, named so.
+    arm = AbArm.SHADOW if model.ab_mode == AbMode.SHADOW else AbArm.CHALLENGER
     return [
-        {"arm": AbArm.CHALLENGER, "modelId": model.pk, "trafficPercentage": model.ab_traffic_percentage,
-         "mode": model.ab_mode,
-         # in shadow mode the challenger runs on the side: its arm is "shadow"
-         "stats": model_stats(model.pk, window=window, arm=[AbArm.CHALLENGER, AbArm.SHADOW])},
+        {"arm": arm, "modelId": model.pk, "trafficPercentage": model.ab_traffic_percentage,
+         "mode": model.ab_mode, "stats": model_stats(model.pk, window=window, arm=arm)},
         {"arm": AbArm.CHAMPION, "modelId": model.ab_champion_id,
          "trafficPercentage": 100 - model.ab_traffic_percentage,
          "stats": model_stats(cast(str, model.ab_champion_id), window=window, arm=AbArm.CHAMPION)},

@@ -1,5 +1,9 @@
-"""Input drift: a tabular model's recent inputs against the sample of its training data
-kept with its artifact (`TabularSpace.extra["reference"]`, written by ml/builtin/tabular.py).
+"""Input drift: a tabular model's recent inputs against a reference sample of what its
+inputs should look like, the first of:
+1. a sample an admin uploaded (POST /models/{id}/drift-reference/, monitoring.DriftReference);
+2. its `providerConfig.config.explanationBackground` (remote models);
+3. the sample of its training data kept with its artifact (`TabularSpace.extra["reference"]`,
+   written by ml/builtin/tabular.py; built-in models).
 
 Per scalar feature, scipy does the test: two-sample Kolmogorov-Smirnov for numbers,
 chi-squared on the contingency table for categories and booleans. A feature drifts when
@@ -19,9 +23,12 @@ from django.conf import settings
 from django.utils import timezone
 from scipy import stats
 
+from hotcrm_ai.errors import InvalidInput
 from ml.base import TabularPredictor
 from ml.schema import parse_schema
+from monitoring.models import DriftReference, rows_to_columns
 from monitoring.thresholds import thresholds_for
+from predictions.features import validate
 from predictions.models import PredictionLog
 from registry.models import MLModel
 
@@ -32,8 +39,40 @@ PSI_BINS = 10
 PSI_FLOOR = 1e-4  # keeps log(0) out of PSI where a bin is empty on one side
 
 
-def reference_sample(model: MLModel) -> dict[str, list[Any]] | None:
-    """The model's training-data sample per feature, or None when it keeps none."""
+UPLOADED, BACKGROUND, TRAINING = "upload", "explanationBackground", "trainingData"
+SOURCE_WORDS = {UPLOADED: "the uploaded reference sample", BACKGROUND: "the explanation background",
+                TRAINING: "the training data"}
+
+
+def reference_sample(model: MLModel) -> tuple[dict[str, list[Any]], str] | None:
+    """The model's reference values per feature and where they come from, or None."""
+    uploaded = DriftReference.objects.filter(model_id=model.pk).first()
+    if uploaded is not None:
+        return uploaded.columns(), UPLOADED
+    background = _background_sample(model)
+    if background:
+        return background, BACKGROUND
+    training = _training_sample(model)
+    return (training, TRAINING) if training else None
+
+
+def _background_sample(model: MLModel) -> dict[str, list[Any]] | None:
+    """`providerConfig.config.explanationBackground`, validated as explanations validate it
+    (rows that do not fit the schema leave the sample without them)."""
+    config = (model.provider_config or {}).get("config")
+    raw = config.get("explanationBackground") if isinstance(config, dict) else None
+    if not isinstance(raw, list) or not raw or not model.feature_schema:
+        return None
+    rows = []
+    for row in raw:
+        try:
+            rows.append(validate(model, row))
+        except InvalidInput:
+            logger.warning("An explanationBackground row of %s does not fit its schema", model.pk)
+    return rows_to_columns(rows) or None
+
+
+def _training_sample(model: MLModel) -> dict[str, list[Any]] | None:
     from predictions.providers import provider_for
     from predictions.providers.local import LocalProvider
 
@@ -60,18 +99,22 @@ def recent_inputs(model: MLModel, limit: int, window: int) -> list[dict[str, Any
 
 
 def model_drift(model: MLModel) -> dict[str, Any]:
-    """`{available, reason?, sampleSize, referenceSize, features: [...], drifting: [...]}`."""
+    """`{available, reason?, sampleSize, referenceSize, referenceSource, comparedWith,
+    features: [...], drifting: [...]}`."""
     if not model.feature_schema or not model.feature_schema.get("features"):
         return {"available": False, "features": [], "drifting": [],
                 "reason": "This model has no featureSchema: drift is judged feature by feature, so it needs one."}
     limits = thresholds_for(model.health_thresholds)
-    reference = reference_sample(model)
-    if not reference:
-        return {"available": False, "reason": "This model keeps no training-data sample to compare with.",
-                "features": [], "drifting": []}
+    found = reference_sample(model)
+    if not found:
+        return {"available": False, "features": [], "drifting": [],
+                "reason": "No reference sample to compare with: upload one (POST /api/v1/models/{id}/"
+                          "drift-reference/) or set providerConfig.config.explanationBackground."}
+    reference, source = found
     inputs = recent_inputs(model, settings.HOTCRM["DRIFT_SAMPLE"], settings.HOTCRM["DRIFT_WINDOW"])
     needed = int(limits["driftMinSamples"])
-    base = {"sampleSize": len(inputs), "referenceSize": len(next(iter(reference.values()), []))}
+    base = {"sampleSize": len(inputs), "referenceSize": max(map(len, reference.values()), default=0),
+            "referenceSource": source, "comparedWith": SOURCE_WORDS[source]}
     if len(inputs) < needed:
         return {"available": False, **base, "features": [], "drifting": [],
                 "reason": f"Only {len(inputs)} recent input(s); drift is judged from {needed}."}

@@ -43,7 +43,7 @@ def _judge(stats: dict[str, Any], drift: dict[str, Any], limits: dict[str, float
         problems.append(f"p95 latency {p95:.0f} ms is at least {limits['p95LatencyMs']:g} ms")
     if drift["drifting"]:
         named = ", ".join(drift["drifting"])
-        problems.append(f"input drift in {named} compared with the training data")
+        problems.append(f"input drift in {named} compared with {drift['comparedWith']}")
     if problems:
         text = "; ".join(problems)
         return DEGRADED, text[0].upper() + text[1:] + "."

@@ -28,53 +28,60 @@ if TYPE_CHECKING:
 
 LABELS = ("model", "version", "arm", "provider", "cached")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SHADOW = "shadow"  # registry.models.AbArm.SHADOW
 
+# Counts are per prediction (a batch row); latency is one observation per request, model and
+# arm (core.metrics.MetricRecord.timed), labelled cached="true" only when every row it
+# answered came from the cache. A challenger's shadow runs are counted apart from served
+# predictions, so the served figures (and the alert rules over them) leave them out.
 PREDICTIONS = Counter(
-    "hotcrm_predictions", "Predictions answered or failed, by model and outcome.",
+    "hotcrm_predictions", "Predictions served (one per batch row), by model and outcome; shadow runs not included.",
     [*LABELS, "outcome"],
 )
 LATENCY = Histogram(
-    "hotcrm_prediction_latency_seconds", "Time to answer a prediction request.",
+    "hotcrm_prediction_latency_seconds",
+    "Time to answer a prediction request: one observation per request (a batch is one), model and arm.",
     LABELS, buckets=LATENCY_BUCKETS,
+)
+SHADOW_RUNS = Counter(
+    "hotcrm_shadow_runs", "A/B challengers' shadow runs (one per row; never answered to callers), by outcome.",
+    ["model", "version", "provider", "outcome"],
+)
+SHADOW_LATENCY = Histogram(
+    "hotcrm_shadow_latency_seconds", "Time of a challenger's shadow run of one request (after the response).",
+    ["model", "version", "provider"], buckets=LATENCY_BUCKETS,
+)
+EXPLANATIONS = Counter(
+    "hotcrm_explanations", "Explanations and comparisons answered or failed, by model and outcome.",
+    ["model", "version", "provider", "cached", "outcome"],
+)
+EXPLANATION_LATENCY = Histogram(
+    "hotcrm_explanation_latency_seconds", "Time to answer an explanation or comparison request.",
+    ["model", "version", "provider", "cached"], buckets=LATENCY_BUCKETS,
 )
 METRIC_STORE_FAILURES = Counter(
     "hotcrm_metric_store_failures",
     "Attempts to store buffered metrics in the database that failed (the records are kept for the next flush).",
 )
+# Calls to remote providers are counted where they are made (predictions.providers.telemetry).
 
 
 def observe(records: Iterable[MetricRecord]) -> None:
-    # The records of one request share their labels and latency: count them once per
-    # (labels, outcome, latency) instead of once per row (a 1,000-row batch: 15 ms -> 0.3 ms).
-    groups: dict[tuple, int] = {}
     for r in records:
-        if r.kind != "prediction":
-            continue
-        key = (r.model_id, r.model_version, r.ab_arm or "none", r.provider, "true" if r.cached else "false",
-               "success" if r.success else "error", r.latency_ms)
-        groups[key] = groups.get(key, 0) + r.rows  # a batch's record stands for its rows
-    for (*labels, outcome, latency_ms), count in groups.items():
-        PREDICTIONS.labels(*labels, outcome).inc(count)
-        _observe_many(LATENCY.labels(*labels), latency_ms / 1000, count)
-
-
-def _observe_many(histogram: Histogram, amount: float, count: int) -> None:
-    """`count` observations of one value: what `observe` does `count` times, in one step.
-
-    prometheus-client has no bulk observe; this uses the histogram's own bucket bounds and
-    values (the attributes `observe` itself uses), and falls back to the loop if a future
-    version renames them.
-    """
-    bounds, buckets, total = (getattr(histogram, a, None) for a in ("_upper_bounds", "_buckets", "_sum"))
-    if count == 1 or bounds is None or buckets is None or total is None:
-        for _ in range(count):
-            histogram.observe(amount)
-        return
-    total.inc(amount * count)
-    for i, bound in enumerate(bounds):
-        if amount <= bound:
-            buckets[i].inc(count)
-            break
+        cached, outcome = "true" if r.cached else "false", "success" if r.success else "error"
+        if r.kind == "explanation":
+            EXPLANATIONS.labels(r.model_id, r.model_version, r.provider, cached, outcome).inc(r.rows)
+            if r.timed:
+                EXPLANATION_LATENCY.labels(r.model_id, r.model_version, r.provider, cached).observe(r.latency_ms / 1000)
+        elif r.ab_arm == SHADOW:
+            SHADOW_RUNS.labels(r.model_id, r.model_version, r.provider, outcome).inc(r.rows)
+            if r.timed:
+                SHADOW_LATENCY.labels(r.model_id, r.model_version, r.provider).observe(r.latency_ms / 1000)
+        else:
+            labels = (r.model_id, r.model_version, r.ab_arm or "none", r.provider, cached)
+            PREDICTIONS.labels(*labels, outcome).inc(r.rows)
+            if r.timed:
+                LATENCY.labels(*labels).observe(r.latency_ms / 1000)
 
 
 # Collectors other apps add, read at each scrape (alerts: the incidents firing now).

@@ -13,71 +13,69 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from core.write_behind import flush_all
-from monitoring.models import Metric
+from monitoring.models import PREDICTION, SHADOW, Metric
 from predictions.models import PredictionLog
 from predictions.selectors import live_accuracies, live_accuracy, outcome_summary
 from registry.models import MLModel
 
-PREDICTION = "prediction"
-
 
 @dataclass
 class Sample:
-    """A model's prediction metrics in a window, as numpy columns."""
+    """A model's prediction metrics in a window, as numpy columns (one entry per record)."""
 
     latency: np.ndarray
     confidence: np.ndarray  # NaN where there is none (failures)
     cached: np.ndarray
     success: np.ndarray
     epoch: np.ndarray | None = None  # seconds since 1970, when asked for
-    weight: np.ndarray | None = None  # predictions per record (bulk job chunks: many)
+    weight: np.ndarray | None = None  # predictions per record (a request's rows, a job chunk's)
+    timed: np.ndarray | None = None  # carries its request's latency (Metric.timed)
 
     @classmethod
     def of(cls, rows: list[tuple], with_time: bool = False) -> Sample:
+        """From `(latency, confidence, cached, success, rows, timed[, timestamp])` tuples."""
         if not rows:
             empty = np.empty(0)
-            return cls(empty, empty, empty.astype(bool), empty.astype(bool), empty if with_time else None, empty)
+            return cls(empty, empty, empty.astype(bool), empty.astype(bool), empty if with_time else None, empty,
+                       empty.astype(bool))
         columns = list(zip(*rows, strict=True))
         return cls(
             latency=np.asarray(columns[0], dtype=float),
             confidence=np.asarray([np.nan if c is None else c for c in columns[1]], dtype=float),
             cached=np.asarray(columns[2], dtype=bool),
             success=np.asarray(columns[3], dtype=bool),
-            epoch=np.asarray([t.timestamp() for t in columns[5]]) if with_time else None,
+            epoch=np.asarray([t.timestamp() for t in columns[6]]) if with_time else None,
             weight=np.asarray(columns[4], dtype=float),
+            timed=np.asarray(columns[5], dtype=bool),
         )
 
     def subset(self, mask: np.ndarray) -> Sample:
         return Sample(self.latency[mask], self.confidence[mask], self.cached[mask], self.success[mask],
                       None if self.epoch is None else self.epoch[mask],
-                      None if self.weight is None else self.weight[mask])
+                      None if self.weight is None else self.weight[mask],
+                      None if self.timed is None else self.timed[mask])
 
     @property
     def weights(self) -> np.ndarray:
         return np.ones(len(self.latency)) if self.weight is None else self.weight
 
     def count(self, mask: np.ndarray | None = None) -> int:
+        """Predictions (rows) in the sample, or in its records `mask` selects."""
         return int(self.weights.sum() if mask is None else self.weights[mask].sum())
 
-    def percentiles(self, qs: list[float]) -> list[float]:
-        """numpy's linear percentiles of the latencies, each record counted `weight` times."""
-        w = self.weights
-        if (w == 1).all():
-            return list(np.percentile(self.latency, qs, method="linear"))
-        order = np.argsort(self.latency, kind="stable")
-        values, cumulative = self.latency[order], np.cumsum(w[order])
-        out = []
-        for q in qs:
-            rank = q / 100 * (cumulative[-1] - 1)  # 0-based rank among all predictions
-            low, high = int(np.floor(rank)), int(np.ceil(rank))
-            lo_value = values[np.searchsorted(cumulative, low + 1)]
-            hi_value = values[np.searchsorted(cumulative, high + 1)]
-            out.append(lo_value + (hi_value - lo_value) * (rank - low))
-        return out
+    @property
+    def request_latencies(self) -> np.ndarray:
+        """One latency per request (and model and arm): what latency figures are made of."""
+        return self.latency if self.timed is None else self.latency[self.timed]
+
+    def percentiles(self, qs: list[float]) -> list[float] | None:
+        """numpy's linear percentiles of the request latencies (None without any)."""
+        latencies = self.request_latencies
+        return list(np.percentile(latencies, qs, method="linear")) if latencies.size else None
 
 
 def window_start(window: int | None, now: datetime | None = None) -> datetime | None:
@@ -85,42 +83,55 @@ def window_start(window: int | None, now: datetime | None = None) -> datetime | 
 
 
 def metrics_in_window(model_id: str, since: datetime | None, arm: str | list[str] | None = None) -> QuerySet[Metric]:
-    qs = Metric.objects.filter(model_id=model_id, kind=PREDICTION)
+    """A model's prediction metrics: served ones (no shadow runs) unless `arm` names arms."""
+    qs = Metric.objects.served() if arm is None else Metric.objects.filter(kind=PREDICTION, ab_arm__in=_arms(arm))
+    qs = qs.filter(model_id=model_id)
     if since is not None:
         qs = qs.filter(timestamp__gte=since)
-    if arm is not None:
-        qs = qs.filter(ab_arm__in=_arms(arm))
     return qs
+
+
+SAMPLE_FIELDS = ["latency_ms", "confidence", "cached", "success", "rows", "timed"]
 
 
 def metrics_sample(model_id: str, since: datetime | None, *, arm: str | list[str] | None = None,
                    with_time: bool = False) -> Sample:
-    fields = ["latency_ms", "confidence", "cached", "success", "rows"] + (["timestamp"] if with_time else [])
+    fields = SAMPLE_FIELDS + (["timestamp"] if with_time else [])
     rows = list(metrics_in_window(model_id, since, arm).values_list(*fields))
     return Sample.of(rows, with_time)
 
 
 def summarise(sample: Sample) -> dict[str, Any]:
-    """PerformanceStats figures of a sample (latencies in ms, rates in %)."""
+    """PerformanceStats figures of a sample (latencies in ms, rates in %). Counts and rates
+    are per prediction (row); latencies are per request (docs/api.md, "Stats")."""
     total = sample.count()
     failed = sample.count(~sample.success)
     w = sample.weights
     has_confidence = ~np.isnan(sample.confidence)
-    if total:
-        p50, p95, p99 = sample.percentiles([50, 95, 99])
+    latencies = sample.request_latencies
+    p50, p95, p99 = sample.percentiles([50, 95, 99]) or (None, None, None)
     return {
         "totalPredictions": total,
         "successfulPredictions": total - failed,
         "failedPredictions": failed,
-        "averageLatency": _r(np.average(sample.latency, weights=w)) if total else None,
-        "medianLatency": _r(p50) if total else None,
-        "p95Latency": _r(p95) if total else None,
-        "p99Latency": _r(p99) if total else None,
+        "averageLatency": _r(latencies.mean()) if latencies.size else None,
+        "medianLatency": _r_or_none(p50),
+        "p95Latency": _r_or_none(p95),
+        "p99Latency": _r_or_none(p99),
         "averageConfidence": _r(np.average(sample.confidence[has_confidence], weights=w[has_confidence]))
         if has_confidence.any() else None,
         "cacheHitRate": _r(100 * sample.count(sample.cached) / total) if total else 0.0,
         "errorRate": _r(100 * failed / total) if total else 0.0,
     }
+
+
+def shadow_counts(model_id: str, since: datetime | None) -> dict[str, int]:
+    """A challenger's shadow runs (and how many failed), counted apart from what it served."""
+    qs = Metric.objects.shadow().filter(model_id=model_id)
+    if since is not None:
+        qs = qs.filter(timestamp__gte=since)
+    counts = qs.aggregate(runs=Sum("rows"), failed=Sum("rows", filter=Q(success=False)))
+    return {"shadowRuns": counts["runs"] or 0, "shadowFailures": counts["failed"] or 0}
 
 
 def model_stats(model_id: str, *, window: int | None = None, arm: str | list[str] | None = None) -> dict[str, Any]:
@@ -133,6 +144,7 @@ def model_stats(model_id: str, *, window: int | None = None, arm: str | list[str
     return {
         "modelId": model_id,
         **stats,
+        **shadow_counts(model_id, since),
         "accuracy": feedback_accuracy(model_id, since, arm=arm),
         "lastUpdated": newest.isoformat() if newest else None,
     }
@@ -189,11 +201,10 @@ def series_of(sample: Sample, *, window: int, buckets: int, now: datetime) -> di
         part = sample.subset(index == b)
         n = part.count()
         series["perMinute"].append(_r(n * 60 / bucket))
-        if n:
-            p50, p95, p99 = part.percentiles([50, 95, 99])
-        series["p50"].append(_r(p50) if n else None)
-        series["p95"].append(_r(p95) if n else None)
-        series["p99"].append(_r(p99) if n else None)
+        p50, p95, p99 = part.percentiles([50, 95, 99]) or (None, None, None)
+        series["p50"].append(_r_or_none(p50))
+        series["p95"].append(_r_or_none(p95))
+        series["p99"].append(_r_or_none(p99))
         series["errorRate"].append(_r(100 * part.count(~part.success) / n) if n else None)
         series["cacheHitRate"].append(_r(100 * part.count(part.cached) / n) if n else None)
     return {
@@ -209,21 +220,21 @@ class DashboardMetrics:
     at, read in one query, with each model's live accuracy since its window (another)."""
 
     now: datetime
-    samples: dict[str, Sample]  # with times
-    newest: dict[str, datetime]  # newest metric per model
+    samples: dict[str, Sample]  # served, with times
+    shadow: dict[str, Sample]  # shadow runs, with times
+    newest: dict[str, datetime]  # newest served metric per model
     accuracy: dict[str, float | None]
 
     def stats(self, model_id: str, window: int) -> dict[str, Any]:
         """What `model_stats(model_id, window=window)` gives (the accuracy: only for the
         window the metrics were read for)."""
-        sample = self.samples.get(model_id) or Sample.of([], with_time=True)
-        assert sample.epoch is not None
         since = (self.now - timedelta(seconds=window)).timestamp()
-        recent = sample.subset(sample.epoch >= since)
+        recent, shadow = (self._recent(samples, model_id, since) for samples in (self.samples, self.shadow))
         newest = self.newest.get(model_id)
         return {
             "modelId": model_id,
             **summarise(recent),
+            "shadowRuns": shadow.count(), "shadowFailures": shadow.count(~shadow.success),
             "accuracy": self.accuracy.get(model_id),
             "lastUpdated": newest.isoformat() if newest and newest.timestamp() >= since else None,
         }
@@ -232,6 +243,12 @@ class DashboardMetrics:
         sample = self.samples.get(model_id) or Sample.of([], with_time=True)
         return series_of(sample, window=window, buckets=buckets, now=self.now)
 
+    @staticmethod
+    def _recent(samples: dict[str, Sample], model_id: str, since: float) -> Sample:
+        sample = samples.get(model_id) or Sample.of([], with_time=True)
+        assert sample.epoch is not None
+        return sample.subset(sample.epoch >= since)
+
 
 def metrics_for_dashboard(models: list[MLModel], *, window: int, longest: int) -> DashboardMetrics:
     """One read of the metrics of all `models` over the last `longest` seconds (the
@@ -239,19 +256,29 @@ def metrics_for_dashboard(models: list[MLModel], *, window: int, longest: int) -
     flush_all()
     now = timezone.now()
     rows: dict[str, list[tuple]] = {m.pk: [] for m in models}
+    shadow: dict[str, list[tuple]] = {m.pk: [] for m in models}
     newest: dict[str, datetime] = {}
     metrics = Metric.objects.filter(
         model_id__in=list(rows), kind=PREDICTION, timestamp__gte=now - timedelta(seconds=max(window, longest)),
-    ).values_list("model_id", "latency_ms", "confidence", "cached", "success", "rows", "timestamp")
-    for model_id, latency, confidence, cached, success, count, timestamp in metrics:
-        rows[model_id].append((latency, confidence, cached, success, count, timestamp))
+    ).values_list("model_id", "ab_arm", *SAMPLE_FIELDS, "timestamp")
+    for model_id, arm, *fields in metrics:
+        if arm == SHADOW:
+            shadow[model_id].append(tuple(fields))
+            continue
+        rows[model_id].append(tuple(fields))
+        timestamp = fields[-1]
         if model_id not in newest or timestamp > newest[model_id]:
             newest[model_id] = timestamp
     return DashboardMetrics(
-        now=now, samples={pk: Sample.of(r, with_time=True) for pk, r in rows.items()}, newest=newest,
+        now=now, samples={pk: Sample.of(r, with_time=True) for pk, r in rows.items()},
+        shadow={pk: Sample.of(r, with_time=True) for pk, r in shadow.items()}, newest=newest,
         accuracy=live_accuracies(models, now - timedelta(seconds=window)),
     )
 
 
 def _r(value: Any) -> float:
     return round(float(value), 3)
+
+
+def _r_or_none(value: Any) -> float | None:
+    return None if value is None else _r(value)

@@ -11,11 +11,18 @@ waits for that flush (predictions.feedback).
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
-from typing import Any
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+from core.metrics import MetricRecord
 from core.write_behind import WriteBuffer, insert_rows, register
 from predictions.models import PredictionLog
+
+if TYPE_CHECKING:
+    from registry.models import MLModel
 
 _FIELDS = PredictionLog._meta.concrete_fields
 
@@ -76,3 +83,30 @@ def _insert(batch: list[tuple]) -> None:
     # flush (8-10 ms). A crash may lose the last fraction of a second of log rows, never
     # corrupt them; other writes (registry, tokens, feedback, metrics) keep full durability.
     insert_rows(PredictionLog, _FIELDS, batch, durable=False)
+
+
+def request_metrics(
+    answered: Iterable[tuple[MLModel, str, bool, float | None]], *, latency_ms: float, timestamp: datetime,
+    timed_already: Iterable[tuple[str, str]] = (),
+) -> list[MetricRecord]:
+    """The metric records of one request's answered rows, each row `(model, arm, cached,
+    confidence)`: one record per model, arm, cached or not and with a confidence or not,
+    carrying its row count and their mean confidence. One record per model and arm is timed
+    (monitoring.models.Metric): counts stay per row, latency is one observation per request.
+    Its uncached record is timed first, so a request timed as cached had every row from the
+    cache. `timed_already`: (model, arm) whose failure in this request was recorded timed."""
+    groups: dict[tuple[str, str, bool, bool], tuple[MLModel, list[float | None]]] = {}
+    for model, arm, cached, confidence in answered:
+        key = (model.pk, arm, cached, confidence is None)
+        groups.setdefault(key, (model, []))[1].append(confidence)
+    timed = set(timed_already)
+    records = []
+    for (model_id, arm, cached, _), (model, confidences) in sorted(groups.items(), key=lambda g: g[0][2]):
+        known = [c for c in confidences if c is not None]
+        records.append(MetricRecord(
+            model_id=model_id, model_version=model.version, timestamp=timestamp, latency_ms=latency_ms,
+            confidence=math.fsum(known) / len(known) if known else None, cached=cached, success=True,
+            provider=model.provider, ab_arm=arm, rows=len(confidences), timed=(model_id, arm) not in timed,
+        ))
+        timed.add((model_id, arm))
+    return records

@@ -176,11 +176,14 @@ class AbArmReport:
 
     modelId: str
     modelVersion: str
-    predictions: int
-    failures: int
-    latency: dict[str, float | None]
-    meanConfidence: float | None
-    outcomes: int
+    predictions: int = field(metadata=doc("Predictions served on this arm (shadow runs not included)."))
+    shadowRuns: int = field(metadata=doc("The challenger's shadow runs (never served), counted apart."))
+    failures: int = field(metadata=doc("Served predictions that failed."))
+    shadowFailures: int = field(metadata=doc("Shadow runs that failed."))
+    latency: dict[str, float | None] = field(
+        metadata=doc("mean and p95 in ms of the served requests, one figure per request (a batch is one)."))
+    meanConfidence: float | None = field(metadata=doc("over the arm's answers, served or shadow"))
+    outcomes: int = field(metadata=doc("outcomes of the arm's answers, served or shadow"))
     accuracy: float | None = field(metadata=doc("% correct, classifiers"))
     mae: float | None = field(metadata=doc("mean absolute error, numbers"))
 
@@ -279,13 +282,18 @@ def _plain_text(value: Any, limit: int) -> bool:
     return isinstance(value, str) and len(value) <= limit and value.strip() == value and "\x00" not in value
 
 
+def batch_items(items: Any, *, key: str, noun: str, what: str) -> list[Any]:
+    """A batch's list (prediction rows, outcomes): non-empty and at most BATCH_LIMIT long."""
+    limit = settings.HOTCRM["BATCH_LIMIT"]
+    if not isinstance(items, list) or not items:
+        raise InvalidInput(f"'{key}' must be a non-empty list of {what}.", code="invalid_batch")
+    if len(items) > limit:
+        raise InvalidInput(f"A batch may hold at most {limit} {noun} (got {len(items)}).", code="batch_too_large")
+    return items
+
+
 def outcome_batch_items(data: Any) -> list[Any]:
     """The items of an outcomes batch, each checked later on its own (one bad item must not
     refuse the others, as OutcomeBatchRequestSerializer's list would)."""
     items = data.get("outcomes") if isinstance(data, dict) else None
-    limit = settings.HOTCRM["BATCH_LIMIT"]
-    if not isinstance(items, list) or not items:
-        raise InvalidInput("'outcomes' must be a non-empty list of outcomes.", code="invalid_batch")
-    if len(items) > limit:
-        raise InvalidInput(f"A batch may hold at most {limit} outcomes (got {len(items)}).", code="batch_too_large")
-    return items
+    return batch_items(items, key="outcomes", noun="outcomes", what="outcomes")

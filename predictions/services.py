@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
-from django.conf import settings
 from django.utils import timezone
 
 from core.after_response import after_response
@@ -28,8 +27,8 @@ from predictions.ab.shadow import shadow_run
 from predictions.features import validate
 from predictions.ids import new_prediction_id, new_prediction_ids
 from predictions.providers import provider_for
-from predictions.recording import LogRow, context_columns, log_label, prediction_logs_record
-from predictions.serializers import Arm, BatchResponse, ConfidenceSource, PredictionMetadata, PredictionResponse
+from predictions.recording import LogRow, context_columns, log_label, prediction_logs_record, request_metrics
+from predictions.serializers import Arm, BatchResponse, ConfidenceSource, PredictionMetadata, PredictionResponse, batch_items
 from registry.models import MLModel
 from registry.selectors import model_get
 
@@ -223,46 +222,32 @@ def cache_store(answers: list[Answer], use_cache: bool) -> None:
 
 
 def record(requested: MLModel, answers: list[Answer], elapsed: float) -> None:
-    """Queue a log row and a metric per answer (predictions.recording, monitoring.services),
-    each with its answer's context: they reach the database after the response, not within
-    this request."""
+    """Queue a log row per answer, each with its answer's context, and the request's
+    metrics, per row counts and one latency (predictions.recording, monitoring.services):
+    they reach the database after the response, not within this request."""
     now = timezone.now()
     no_context = context_columns(None)
     logs = []
-    # A batch's rows answered by one model on one arm share their latency: one metric record
-    # stands for them all, carrying their row count and mean confidence (as a job chunk's
-    # does; stats weigh records by rows). Per-row records were a third of a 1,000-row batch.
-    groups: dict[tuple[str, str, bool], list] = {}
     for a in answers:
-        assert a.prediction is not None  # every answer has one once the provider step is done
-        model, value, confidence = a.route.model, a.prediction.value, a.prediction.confidence
-        arm = a.route.arm or ""
+        model, value, confidence = a.route.model, a.result.value, a.result.confidence
         user_id, object_type, object_id = no_context if a.context is None else context_columns(a.context)
         logs.append(LogRow(
             id=a.prediction_id, model_id=model.pk, model_version=model.version,
-            requested_model_id=requested.pk, ab_arm=arm, provider=model.provider,
+            requested_model_id=requested.pk, ab_arm=a.route.arm or "", provider=model.provider,
             features=a.features, prediction=value, label=log_label(value), confidence=confidence,
             cached=a.cached, shadow=False, user_id=user_id, object_type=object_type,
             object_id=object_id, created_at=now, actual=None, feedback_at=None,
         ))
-        group = groups.get((model.pk, arm, a.cached))
-        if group is None:
-            group = groups[(model.pk, arm, a.cached)] = [model, 0, []]
-        group[1] += 1
-        if confidence is not None:
-            group[2].append(confidence)
     try:
         prediction_logs_record(logs)
     except Exception:
         logger.exception("Could not log %d prediction(s)", len(logs))
-    metrics_record([
-        MetricRecord(
-            model_id=model.pk, model_version=model.version, timestamp=now, latency_ms=elapsed,
-            confidence=(math.fsum(known) / len(known)) if known else None, cached=cached, success=True,
-            provider=model.provider, ab_arm=arm, rows=count,
-        )
-        for (_, arm, cached), (model, count, known) in groups.items()
-    ])
+    metrics_record(request_metrics(
+        ((a.route.model, a.route.arm or "", a.cached, a.result.confidence) for a in answers),
+        latency_ms=elapsed, timestamp=now,
+        # a model that failed and whose rows its fallback answered was timed with its failure
+        timed_already={(a.fallback_from, a.route.arm or "") for a in answers if a.fallback_from},
+    ))
 
 
 def response(requested: MLModel, a: Answer, elapsed: float) -> PredictionResponse:
@@ -291,12 +276,7 @@ def responses(requested: MLModel, answers: list[Answer], elapsed: float) -> list
 # --- helpers ----------------------------------------------------------------------------
 
 def _batch_rows(rows: Any) -> list[Any]:
-    limit = settings.HOTCRM["BATCH_LIMIT"]
-    if not isinstance(rows, list) or not rows:
-        raise InvalidInput("'features' must be a non-empty list of feature objects.", code="invalid_batch")
-    if len(rows) > limit:
-        raise InvalidInput(f"A batch may hold at most {limit} rows (got {len(rows)}).", code="batch_too_large")
-    return rows
+    return batch_items(rows, key="features", noun="rows", what="feature objects")
 
 
 def _batch_contexts(contexts: list[dict[str, Any]] | None, rows: int) -> list[dict[str, Any] | None]:
@@ -309,16 +289,19 @@ def _batch_contexts(contexts: list[dict[str, Any]] | None, rows: int) -> list[di
 
 
 def _record_failure(model: MLModel, group: list[Answer], exc: Exception, started: float) -> None:
+    """One failed record per arm of the rows `model` did not answer, carrying their count
+    and the request's latency so far."""
     now = timezone.now()
     code = getattr(exc, "code", "provider_failed")
     message = getattr(exc, "message", type(exc).__name__)
+    arms = Counter(a.route.arm or "" for a in group)
     metrics_record([
         MetricRecord(
             model_id=model.pk, model_version=model.version, timestamp=now, latency_ms=_ms(started),
             confidence=None, cached=False, success=False, provider=model.provider,
-            ab_arm=a.route.arm or "", error=str(message)[:500], error_code=str(code)[:50],
+            ab_arm=arm, error=str(message)[:500], error_code=str(code)[:50], rows=rows,
         )
-        for a in group
+        for arm, rows in arms.items()
     ])
 
 

@@ -24,7 +24,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Trunc
+from django.db.models.functions import Cast, Coalesce, NullIf, Trunc
 
 from core.write_behind import flush_all
 from reporting.query import SOURCES, TIME_BUCKETS, Field, Source, output_columns, previous_range
@@ -72,6 +72,8 @@ def base_queryset(query: dict[str, Any], time_range: dict[str, str] | None) -> Q
     if source.name == "predictions" and "shadow" not in {f[0] for f in query["filters"]}:
         # Shadow runs answered nobody: counting them would double-count the requests.
         qs = qs.filter(shadow=False)
+    if source.name == "metrics" and "abArm" not in {f[0] for f in query["filters"]}:
+        qs = qs.exclude(ab_arm="shadow")  # the same for their metrics
     if time_range:
         column = source.fields[source.time_field].column
         qs = qs.filter(**{f"{column}__gte": time_range["from"], f"{column}__lt": time_range["to"]})
@@ -88,9 +90,11 @@ def _apply_filter(qs: QuerySet, name: str, op: str, value: Any) -> QuerySet:
     return qs.filter(**{f"{_alias(name)}__{LOOKUPS[op]}": value})
 
 
-def _aggregate(agg: dict[str, Any]) -> Any:
+def _aggregate(agg: dict[str, Any], source: str) -> Any:
     fn, name = agg["fn"], agg.get("field")
     column = _alias(name) if name else "pk"
+    if source == "metrics":
+        return _metrics_aggregate(agg, column)
     if fn == "count":
         return Count(column)
     if fn == "countDistinct":
@@ -99,6 +103,27 @@ def _aggregate(agg: dict[str, Any]) -> Any:
         hit = When(Q(**{f"{column}__exact": agg["value"]}), then=Value(100.0))
         return Avg(Case(hit, default=Value(0.0), output_field=FloatField()))
     return {"sum": Sum, "avg": Avg, "min": Min, "max": Max}[fn](column)
+
+
+def _metrics_aggregate(agg: dict[str, Any], column: str) -> Any:
+    """Over metrics, counts and rates are per prediction (a record stands for `rows` of
+    them) and latency figures per request (its one `timed` record): what /stats says."""
+    fn, name = agg["fn"], agg.get("field")
+    if fn == "count":
+        present = Q() if not name else Q(**{f"{column}__isnull": False})
+        return Coalesce(Sum("rows", filter=present), 0)
+    if fn == "rate":
+        hits = Sum(Case(When(Q(**{f"{column}__exact": agg["value"]}), then=F("rows")), default=Value(0)))
+        return Cast(hits, FloatField()) * 100.0 / Cast(NullIf(Sum("rows"), 0), FloatField())
+    if fn == "countDistinct":
+        return Count(column, distinct=True)
+    if name == "latency":
+        return {"sum": Sum, "avg": Avg, "min": Min, "max": Max}[fn](column, filter=Q(timed=True))
+    if fn == "avg":  # a record's value is its rows' mean: weighted by them
+        present = Q(**{f"{column}__isnull": False})
+        weighted = Sum(F(column) * F("rows"), filter=present, output_field=FloatField())
+        return weighted / Cast(NullIf(Sum("rows", filter=present), 0), FloatField())
+    return {"sum": Sum, "min": Min, "max": Max}[fn](column)
 
 
 def query_run(query: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
@@ -128,7 +153,7 @@ def _listing(query: dict[str, Any]) -> list[list[Any]]:
 def _grouped(query: dict[str, Any], time_range: dict[str, str] | None) -> list[dict[str, Any]]:
     qs = base_queryset(query, time_range)
     keys = [_alias(g) for g in query["groupBy"]]
-    sql_aggs = {a["as"]: _aggregate(a) for a in query["aggregations"] if a["fn"] != "percentile"}
+    sql_aggs = {a["as"]: _aggregate(a, query["source"]) for a in query["aggregations"] if a["fn"] != "percentile"}
     if keys:
         grouped = qs.values(*keys).annotate(**sql_aggs) if sql_aggs else qs.values(*keys).distinct()
         found = list(grouped.order_by(*_db_order(query))[: _db_limit(query)])
@@ -137,7 +162,8 @@ def _grouped(query: dict[str, Any], time_range: dict[str, str] | None) -> list[d
     rows = [{g: r.get(_alias(g)) for g in query["groupBy"]} | {a: r[a] for a in sql_aggs} for r in found]
     for agg in query["aggregations"]:
         if agg["fn"] == "percentile":
-            _percentiles(qs, keys, query["groupBy"], agg, rows)
+            timed = query["source"] == "metrics" and agg["field"] == "latency"  # one per request
+            _percentiles(qs.filter(timed=True) if timed else qs, keys, query["groupBy"], agg, rows)
     return rows
 
 

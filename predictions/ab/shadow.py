@@ -19,7 +19,7 @@ from predictions.features import validate
 from predictions.ids import shadow_id
 from predictions.models import PredictionLog
 from predictions.providers import provider_for
-from predictions.recording import context_columns, log_label, prediction_logs_insert
+from predictions.recording import context_columns, log_label, prediction_logs_insert, request_metrics
 from registry.models import AbArm
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def shadow_run(requested: MLModel, answers: list[Any], raw_rows: list[Any]) -> N
         return
     elapsed = (time.perf_counter() - started) * 1000
     now = timezone.now()
-    logs, metrics = [], []
+    logs = []
     for (answer, _), row, result in zip(work, rows, results, strict=True):
         user_id, object_type, object_id = context_columns(answer.context)
         logs.append(PredictionLog(
@@ -55,26 +55,19 @@ def shadow_run(requested: MLModel, answers: list[Any], raw_rows: list[Any]) -> N
             label=log_label(result.value), confidence=result.confidence, shadow=True,
             created_at=now, user_id=user_id, object_type=object_type, object_id=object_id,
         ))
-        metrics.append(MetricRecord(
-            model_id=challenger.pk, model_version=challenger.version, timestamp=now,
-            latency_ms=elapsed, confidence=result.confidence, cached=False, success=True,
-            provider=challenger.provider, ab_arm=SHADOW,
-        ))
     # Stored now, not queued: an outcome for the answered prediction must find its twin.
     prediction_logs_insert(logs)
-    metrics_record(metrics)
+    metrics_record(request_metrics(((challenger, SHADOW, False, r.confidence) for r in results),
+                                   latency_ms=elapsed, timestamp=now))
 
 
 def _record_shadow_failure(challenger: MLModel, count: int, exc: Exception, started: float) -> None:
     logger.warning("Shadow challenger %s failed: %s", challenger.pk, type(exc).__name__)
     now = timezone.now()
-    metrics_record([
-        MetricRecord(
-            model_id=challenger.pk, model_version=challenger.version, timestamp=now,
-            latency_ms=(time.perf_counter() - started) * 1000, confidence=None, cached=False,
-            success=False, provider=challenger.provider, ab_arm=SHADOW,
-            error=str(getattr(exc, "message", type(exc).__name__))[:500],
-            error_code=str(getattr(exc, "code", "provider_failed"))[:50],
-        )
-        for _ in range(count)
-    ])
+    metrics_record([MetricRecord(
+        model_id=challenger.pk, model_version=challenger.version, timestamp=now,
+        latency_ms=(time.perf_counter() - started) * 1000, confidence=None, cached=False,
+        success=False, provider=challenger.provider, ab_arm=SHADOW, rows=count,
+        error=str(getattr(exc, "message", type(exc).__name__))[:500],
+        error_code=str(getattr(exc, "code", "provider_failed"))[:50],
+    )])

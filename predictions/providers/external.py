@@ -46,6 +46,10 @@ class ExternalProvider(Provider):
         """What the circuit breaker guards: one endpoint, whichever models share it."""
         return f"{self.name}|{model_endpoint(model, required=False)}"
 
+    def circuit_state(self, model: MLModel) -> str:
+        """"closed", "open" or "half-open": the state of the breaker guarding its endpoint."""
+        return CircuitBreaker(self.target(model), CallPolicy.for_model(model)).state()[0]
+
     def context(self, model: MLModel) -> CallContext:
         credentials = credentials_for(model)
         secrets = [*credentials.values(), *config_secrets(model.provider_config)]

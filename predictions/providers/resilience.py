@@ -17,6 +17,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from core.cache import shared_cache
 from hotcrm_ai.errors import ApplicationError, ProviderFailed, ProviderTimeout
+from predictions.providers import telemetry
 
 if TYPE_CHECKING:
     from registry.models import MLModel
@@ -241,17 +242,24 @@ def _wait(policy: CallPolicy) -> Callable[[Any], float]:
     return wait
 
 
+def failure_reason(exc: UpstreamError) -> str:
+    """A failure's reason as counted on /metrics: an HTTP status names itself (http_503)."""
+    return f"http_{exc.status}" if exc.reason == "http_status" and exc.status else exc.reason
+
+
 def guarded_call(
     fn: Callable[[], T], *, model: MLModel, target: str, policy: CallPolicy, redact: Redactor,
 ) -> T:
     """Run `fn` (one provider call raising UpstreamError) with retries and the breaker, and
-    turn a final failure into ProviderFailed (502) or ProviderTimeout (504)."""
+    turn a final failure into ProviderFailed (502) or ProviderTimeout (504). Each call, its
+    retries and the outcome are counted on /metrics (telemetry)."""
     breaker = CircuitBreaker(target, policy)
     label = f"Model '{model.pk}' ({model.provider})"
     try:
         breaker.before_call()
     except CircuitOpen as exc:
         logger.warning("%s: circuit open, call skipped", model.pk)
+        telemetry.call_finished(model, telemetry.CIRCUIT_OPEN, None)
         raise ProviderFailed(
             f"{label} failed repeatedly; calls to its endpoint are paused for about "
             f"{max(1, round(exc.retry_in))} s.", extra={"reason": "circuit_open"},
@@ -259,10 +267,13 @@ def guarded_call(
     retrying = Retrying(
         stop=stop_after_attempt(policy.attempts), wait=_wait(policy),
         retry=retry_if_exception(_should_retry(policy)), reraise=True,
+        before_sleep=lambda state: telemetry.call_retried(model, _attempt_reason(state)),
     )
+    started = time.perf_counter()
     try:
         result = retrying(fn)
     except UpstreamError as exc:
+        telemetry.call_finished(model, failure_reason(exc), started)
         if exc.trips:
             breaker.failed()
         attempts = retrying.statistics.get("attempt_number", 1)
@@ -276,5 +287,14 @@ def guarded_call(
                 extra={"reason": "timeout"},
             ) from None
         raise ProviderFailed(f"{label} failed{tries}: {message}", extra={"reason": exc.reason}) from None
+    except BaseException:
+        telemetry.call_finished(model, telemetry.UNEXPECTED, started)
+        raise
+    telemetry.call_finished(model, telemetry.SUCCESS, started)
     breaker.succeeded()
     return result
+
+
+def _attempt_reason(state: Any) -> str:
+    exc = state.outcome.exception() if state.outcome else None
+    return failure_reason(exc) if isinstance(exc, UpstreamError) else telemetry.UNEXPECTED

@@ -104,19 +104,25 @@ SOURCES: dict[str, Source] = {
     ),
     "metrics": Source(
         "metrics",
-        "Monitoring metrics: one row per served request (prediction, explanation, failure).",
+        "Monitoring metrics: per request, one row per model, arm and kind of answer (cached or not, "
+        "failed) with its number of predictions in rows; a bulk job adds one row per chunk.",
         "monitoring.Metric", "timestamp",
         _fields(
             Field("modelId", "string", "model_id", "Model that served the request."),
             Field("modelVersion", "string", "model_version", "Version of that model."),
             Field("timestamp", "datetime", "timestamp", "When the request was served."),
-            Field("latency", "number", "latency_ms", "Latency in milliseconds."),
+            Field("latency", "number", "latency_ms",
+                  "Latency of the request in milliseconds (of a job chunk: per row); only rows with "
+                  "timed true are one per request."),
+            Field("rows", "number", "rows", "Predictions this row stands for: sum it to count predictions."),
+            Field("timed", "boolean", "timed", "Carries its request's latency (one row per request and model)."),
             Field("confidence", "number", "confidence", "Confidence 0-100."),
             Field("cached", "boolean", "cached", "Answered from the cache."),
             Field("success", "boolean", "success", "The request succeeded."),
             Field("errorCode", "string", "error_code", "Error code of a failure."),
             Field("provider", "string", "provider", "Provider of the model."),
-            Field("abArm", "string", "ab_arm", "A/B arm: champion, challenger or empty."),
+            Field("abArm", "string", "ab_arm", "A/B arm: champion, challenger, shadow (a challenger's shadow "
+                  "run, not served) or empty."),
             Field("kind", "string", "kind", "prediction or explanation."),
         ),
     ),

@@ -122,7 +122,7 @@ const HC = (() => {
   }
 
   function drift(node, result, { heading = true } = {}) {
-    const title = heading ? el("h3", { text: "Input drift vs training data" }) : null;
+    const title = heading ? el("h3", { text: "Input drift" }) : null;
     if (!result.available) {
       node.replaceChildren(...[title].filter(Boolean), el("p", { class: "muted small", text: result.reason }));
       return;
@@ -139,7 +139,7 @@ const HC = (() => {
     });
     const head = el("tr", {}, ...["Feature", "Test", "PSI", "p", ""].map((h) => el("th", { text: h })));
     node.replaceChildren(...[title].filter(Boolean),
-      el("p", { class: "muted small", text: `${result.sampleSize} recent inputs vs ${result.referenceSize} training rows` }),
+      el("p", { class: "muted small", text: `${result.sampleSize} recent inputs vs ${result.referenceSize} rows of ${result.comparedWith}` }),
       el("table", { class: "table compact" }, el("thead", {}, head), el("tbody", {}, ...rows)));
   }
 

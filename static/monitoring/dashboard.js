@@ -44,7 +44,7 @@
       node.querySelector(".model-meta").textContent = `${model.id} · v${model.version} · ${model.type} · ${model.provider}${model.status === "active" ? "" : ` · ${model.status}`}`;
       HC.badge(node.querySelector(".badge"), model.health);
       node.dataset.status = model.health.status;
-      node.querySelector(".reason").textContent = model.health.reason || "Error rate and p95 latency within thresholds; inputs match the training data.";
+      node.querySelector(".reason").textContent = model.health.reason || "Error rate and p95 latency within thresholds; inputs match their reference sample.";
       HC.kpis(node.querySelector(".kpis"), model.stats, model.series);
       HC.drawSeries(node, model.series, windowSeconds);
       HC.arms(node.querySelector(".arms"), model.arms);

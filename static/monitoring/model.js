@@ -31,7 +31,7 @@
   function render(data, windowSeconds) {
     const model = data.model;
     HC.badge(document.getElementById("badge"), model.health);
-    document.getElementById("reason").textContent = model.health.reason || "Error rate and p95 latency within thresholds; inputs match the training data.";
+    document.getElementById("reason").textContent = model.health.reason || "Error rate and p95 latency within thresholds; inputs match their reference sample.";
     HC.kpis(document.getElementById("kpis"), model.stats, model.series);
     HC.drawSeries(container, model.series, windowSeconds);
     statsTable(model.stats);

@@ -119,19 +119,30 @@ def _prometheus_total(text: str, model_id: str) -> float:
                if s.name == "hotcrm_predictions_total" and s.labels["model"] == model_id)
 
 
+def _prometheus_latency_count(text: str, model_id: str) -> float:
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == "hotcrm_prediction_latency_seconds_count" and s.labels["model"] == model_id)
+
+
 def test_it_counts_exactly_across_gunicorn_workers(site):
     server = Server(site)
     try:
         server.predict_many(N)
+        rows = [CHURN | {"account_age": 1 + i} for i in range(200)]
+        for _ in range(2):  # 400 predictions, 2 requests: latency is observed twice
+            body = {"modelId": "churn-prediction-v1", "features": rows, "useCache": False}
+            assert server.client.post("/api/v1/predictions/batch/", json=body).status_code == 200
         served_by = {p.name.split("_")[-1] for p in server.prom.glob("counter_*.db")}
         assert len(served_by) >= 2, "the requests should have been spread over several workers"
         # Each worker stores its buffer within METRICS_FLUSH_INTERVAL (0.25 s) of a record.
         time.sleep(1.0)
         stats = server.client.get("/api/v1/models/churn-prediction-v1/stats/").json()
-        assert stats["totalPredictions"] == N
-        assert stats["successfulPredictions"] == N
-        assert server.client.get("/api/v1/stats/").json()["churn-prediction-v1"]["totalPredictions"] == N
-        assert _prometheus_total(server.client.get("/metrics").text, "churn-prediction-v1") == N
+        assert stats["totalPredictions"] == N + 400
+        assert stats["successfulPredictions"] == N + 400
+        assert server.client.get("/api/v1/stats/").json()["churn-prediction-v1"]["totalPredictions"] == N + 400
+        text = server.client.get("/metrics").text
+        assert _prometheus_total(text, "churn-prediction-v1") == N + 400
+        assert _prometheus_latency_count(text, "churn-prediction-v1") == N + 2
     finally:
         server.stop()
 

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 STATS_FIELDS = {
     "modelId", "totalPredictions", "successfulPredictions", "failedPredictions", "averageLatency",
     "medianLatency", "p95Latency", "p99Latency", "averageConfidence", "cacheHitRate", "errorRate",
-    "accuracy", "lastUpdated",
+    "accuracy", "lastUpdated", "shadowRuns", "shadowFailures",
 }
 
 

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from django.db.models import Sum
 from django.test import override_settings
 
 from monitoring.models import Metric
@@ -70,8 +71,9 @@ class TestTritonClient:
         assert all(r["cached"] for r in rest)  # the V2 call stored them in the shared cache
         ids = text(result.as_numpy("prediction_id"))
         assert PredictionLog.objects.filter(id__in=ids, model_id="lead-scoring-v1").count() == 2
-        # A batch's rows share one metric record carrying their count.
-        assert sum(Metric.objects.filter(model_id="lead-scoring-v1").values_list("rows", flat=True)) >= 4
+        metrics = Metric.objects.filter(model_id="lead-scoring-v1")
+        assert metrics.aggregate(n=Sum("rows"))["n"] == 4  # per prediction
+        assert metrics.filter(timed=True).count() == 3  # per request: the V2 call and 2 REST ones
 
     def test_it_routes_v2_traffic_through_the_ab_test(self, client, service_token):
         auth = {"Authorization": f"Token {service_token}"}
