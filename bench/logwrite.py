@@ -121,17 +121,21 @@ def measure_write(rows: int) -> None:
         lead_rows(1000, k, rng)
         new_prediction_ids(1000)
 
-    results = {}
-    for name, step in [("make LogRow rows only", generate_only), ("make raw values only", generate_columns_only),
-                       ("old: LogRow -> insert_rows", old), ("new: LogRow -> columns -> bulk", rows_to_columns),
-                       ("new: columns (JSON by caller) -> bulk", columns)]:
-        PredictionLog.objects.filter(object_type=OBJECT_TYPE)._raw_delete(PredictionLog.objects.db)
-        rng = random.Random(17)
-        client, server = time.process_time(), backend_cpu(pid)
-        for k in range(0, rows, 1000):
-            step(k, rng)
-        client, server = time.process_time() - client, backend_cpu(pid) - server
-        results[name] = (client, server)
+    steps = [("make LogRow rows only", generate_only), ("make raw values only", generate_columns_only),
+             ("old: LogRow -> insert_rows", old), ("new: LogRow -> columns -> bulk", rows_to_columns),
+             ("new: columns (JSON by caller) -> bulk", columns)]
+    best: dict[str, tuple[float, float]] = {}
+    for _ in range(3):  # interleaved rounds, the best of three per step: another engineer's burst lands in one
+        for name, step in steps:
+            PredictionLog.objects.filter(object_type=OBJECT_TYPE)._raw_delete(PredictionLog.objects.db)
+            rng = random.Random(17)
+            client, server = time.process_time(), backend_cpu(pid)
+            for k in range(0, rows, 1000):
+                step(k, rng)
+            client, server = time.process_time() - client, backend_cpu(pid) - server
+            if name not in best or client + server < sum(best[name]):
+                best[name] = (client, server)
+    for name, (client, server) in best.items():
         print(f"  {name:40s} client {client / rows * 1e6:6.1f} us/row  server {server / rows * 1e6:6.1f} us/row"
               f"  total {(client + server) / rows * 1e6:6.1f} us/row")
     PredictionLog.objects.filter(object_type=OBJECT_TYPE)._raw_delete(PredictionLog.objects.db)

@@ -251,13 +251,32 @@ def _rows_to_columns(rows: list[Any]) -> list[LogColumns]:
     """LogRow tuples as LogColumns, one per run of rows sharing their request's requested
     model and timestamp. A row whose JSON cannot be written is set aside (counted, logged)
     as the store sets aside a row the database refuses (core.write_behind)."""
+    if not rows:
+        return []
+    # One request's rows (the usual call): transposed at C speed, JSON in one pass each.
+    (ids, model_ids, versions, requested, arms, providers, features, predictions, labels, confidences, cached,
+     shadow, user_ids, object_types, object_ids, created_at, actual, feedback_at) = zip(*rows, strict=True)
+    if len(set(requested)) == 1 and len(set(created_at)) == 1 and all(a is None for a in actual) \
+            and all(f is None for f in feedback_at):
+        try:
+            feature_texts, prediction_texts = json_texts(list(features)), json_texts(list(predictions))
+        except (TypeError, ValueError):
+            pass  # a row whose JSON cannot be written: row by row below, that row set aside
+        else:
+            return [LogColumns(
+                ids=[_id_text(i) for i in ids], model_ids=list(model_ids), versions=list(versions), arms=list(arms),
+                providers=list(providers), features=feature_texts, predictions=prediction_texts, labels=list(labels),
+                confidences=list(confidences), cached=list(cached), shadow=list(shadow),
+                object_types=list(object_types), object_ids=list(object_ids), requested_model_id=requested[0],
+                created_at=created_at[0], user_ids=list(user_ids),
+            )]
     out: list[LogColumns] = []
     logs: LogColumns | None = None
     for r in rows:
         if r.actual is not None or r.feedback_at is not None:
             raise ValueError("A queued log row starts without an outcome")
         try:
-            features, prediction = json_text(r.features), json_text(r.prediction)
+            feature_text, prediction_text = json_text(r.features), json_text(r.prediction)
         except (TypeError, ValueError) as exc:
             UNSTORABLE_ROWS.labels(_buffer.what).inc()
             logger.error("Set aside a %s that cannot be stored (%s: %s)", _buffer.what, type(exc).__name__,
@@ -271,8 +290,8 @@ def _rows_to_columns(rows: list[Any]) -> list[LogColumns]:
         logs.versions.append(r.model_version)
         logs.arms.append(r.ab_arm)
         logs.providers.append(r.provider)
-        logs.features.append(features)
-        logs.predictions.append(prediction)
+        logs.features.append(feature_text)
+        logs.predictions.append(prediction_text)
         logs.labels.append(r.label)
         logs.confidences.append(r.confidence)
         logs.cached.append(r.cached)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -120,3 +121,19 @@ def test_a_job_chunks_columns_are_written_in_the_callers_transaction():
     assert not PredictionLog.objects.filter(object_type="lead").exists()
     logs_write([columns_of(rows)])
     assert [stored(PredictionLog.objects.get(pk=r.pk)) for r in rows] == [stored(r) for r in rows]
+
+
+def log_row(r):
+    return LogRow(*(getattr(r, f.attname) for f in PredictionLog._meta.concrete_fields))
+
+
+def test_rows_of_several_requests_keep_their_own_timestamps_and_a_row_without_json_is_set_aside(buffered):
+    later = NOW + timedelta(seconds=1)
+    rows = [log(object_id="a"), log(object_id="b", created_at=later), log(object_id="c", features={"x": {1, 2}}),
+            log(object_id="d", requested_model_id="lead-scoring-v1")]
+    prediction_logs_record([log_row(r) for r in rows])
+    assert buffered.pending() == 3  # the set cannot be written as JSON: set aside at once
+    assert buffered.flush() == 3
+    kept = [rows[0], rows[1], rows[3]]
+    assert [stored(PredictionLog.objects.get(pk=r.pk)) for r in kept] == [stored(r) for r in kept]
+    assert not PredictionLog.objects.filter(pk=rows[2].pk).exists()
