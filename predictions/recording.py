@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, router, transaction
+from django.db import DataError, connections, router, transaction
 
 from core.metrics import MetricRecord
 from core.write_behind import UNSTORABLE_ROWS, WriteBuffer, insert_rows, json_text, register
@@ -208,8 +208,15 @@ def logs_write(batches: Iterable[LogColumns], *, using: str = "default") -> None
     conn.ensure_connection()
     with conn.wrap_database_errors:
         if conn.vendor == "postgresql":
+            try:
+                data: bytes | None = b"".join(_copy_text(b) for b in batches)
+            except TypeError:  # a value that is not text or a number: psycopg adapts it, row by row
+                data = None
             with conn.connection.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]  # connected above
                     f"COPY {table} ({columns}) FROM STDIN") as copy:
+                if data is not None:
+                    copy.write(data)
+                    return
                 write = copy.write_row
                 for b in batches:
                     for row in _rows(b, ids=b.ids, created_at=b.created_at):
@@ -245,6 +252,39 @@ def _rows(logs: LogColumns, *, ids: list[str], created_at: Any) -> Iterator[tupl
         else:  # actual, feedback_at
             columns.append(repeat(None, n))
     return zip(*columns, strict=False)
+
+
+def _copy_text(logs: LogColumns) -> bytes:
+    """The rows in COPY's text format (tab-separated, \\N for NULL), built a column at a time.
+
+    Hand-written rather than psycopg's `write_row`, which looks up a dumper for every value
+    (18 a row): 8.4 -> 2.8 us a row (bench/logwrite.py). Each text column is escaped in one
+    pass over its values joined by NUL, which PostgreSQL text cannot hold anyway (a value
+    holding one is refused as the database refuses it, DataError: that row is set aside)."""
+    n = len(logs)
+    if not n:
+        return b""
+    user_ids = [""] * n if logs.user_ids is None else _copy_escaped(logs.user_ids)
+    created_at = "\\N" if logs.created_at is None else logs.created_at.isoformat()
+    columns = [
+        _copy_escaped(logs.ids), _copy_escaped(logs.model_ids), _copy_escaped(logs.versions),
+        [_copy_escaped([logs.requested_model_id])[0]] * n, _copy_escaped(logs.arms), _copy_escaped(logs.providers),
+        _copy_escaped(logs.features), _copy_escaped(logs.predictions), _copy_escaped(logs.labels),
+        ["\\N" if c is None else repr(float(c)) for c in logs.confidences],
+        ["t" if c else "f" for c in logs.cached], ["t" if s else "f" for s in logs.shadow], user_ids,
+        _copy_escaped(logs.object_types), _copy_escaped(logs.object_ids), [created_at] * n, ["\\N"] * n, ["\\N"] * n,
+    ]
+    return ("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n").encode()
+
+
+def _copy_escaped(values: list[str]) -> list[str]:
+    joined = "\x00".join(values)  # TypeError for a value that is not text: the caller's fallback
+    if joined.count("\x00") != len(values) - 1:
+        raise DataError("PostgreSQL text cannot hold NUL (0x00)")
+    for special, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        if special in joined:
+            joined = joined.replace(special, escaped)
+    return joined.split("\x00")
 
 
 def _rows_to_columns(rows: list[Any]) -> list[LogColumns]:

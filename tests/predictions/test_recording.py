@@ -137,3 +137,11 @@ def test_rows_of_several_requests_keep_their_own_timestamps_and_a_row_without_js
     kept = [rows[0], rows[1], rows[3]]
     assert [stored(PredictionLog.objects.get(pk=r.pk)) for r in kept] == [stored(r) for r in kept]
     assert not PredictionLog.objects.filter(pk=rows[2].pk).exists()
+
+
+@pytest.mark.parametrize("text", ["tab\there", "new\nline", "cr\rhere", "back\\slash", "\\N", "\\.", "é «» 中文 🙂", ""])
+def test_every_character_copy_treats_specially_is_stored_as_sent(text):
+    rows = [log(object_id=f"{text}-{i}", user_id=text, label=text[:50], features={"s": text, "k\t\\": [text]},
+                prediction={"class": text}) for i in range(2)]
+    logs_write([columns_of(rows)])
+    assert [stored(PredictionLog.objects.get(pk=r.pk)) for r in rows] == [stored(r) for r in rows]
