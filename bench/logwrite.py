@@ -112,6 +112,17 @@ def measure_write(rows: int) -> None:
         prediction_logs_record_columns(batch_columns(1000, k, rng, timezone.now()))
         buffer.flush()
 
+    def columns_write_row(k: int, rng: random.Random) -> None:
+        # The same, with COPY's rows formatted by psycopg's write_row (the fallback path).
+        from predictions import recording
+
+        made = recording._copy_text
+        recording._copy_text = _not_text  # type: ignore[assignment]
+        try:
+            columns(k, rng)
+        finally:
+            recording._copy_text = made
+
     def generate_only(k: int, rng: random.Random) -> None:  # the rows' own making, subtracted
         batch_rows(1000, k, rng, timezone.now())
 
@@ -124,6 +135,8 @@ def measure_write(rows: int) -> None:
     steps = [("make LogRow rows only", generate_only), ("make raw values only", generate_columns_only),
              ("old: LogRow -> insert_rows", old), ("new: LogRow -> columns -> bulk", rows_to_columns),
              ("new: columns (JSON by caller) -> bulk", columns)]
+    if connection.vendor == "postgresql":
+        steps.append(("  the same, rows formatted by write_row", columns_write_row))
     best: dict[str, tuple[float, float]] = {}
     for _ in range(3):  # interleaved rounds, the best of three per step: another engineer's burst lands in one
         for name, step in steps:
@@ -140,6 +153,10 @@ def measure_write(rows: int) -> None:
               f"  total {(client + server) / rows * 1e6:6.1f} us/row")
     PredictionLog.objects.filter(object_type=OBJECT_TYPE)._raw_delete(PredictionLog.objects.db)
     print(f"  load {run.load_average()}")
+
+
+def _not_text(logs) -> bytes:
+    raise TypeError("bench: format with psycopg's write_row")
 
 
 # --- COPY cost per table shape (PostgreSQL) ------------------------------------------------
