@@ -419,6 +419,8 @@ HOTCRM: dict[str, Any] = {
     # is queued again at the next watchdog run, without waiting for JOB_STALL_SECONDS.
     "JOB_HEARTBEAT_SECONDS": env_float("JOB_HEARTBEAT_SECONDS", 2.0),
     "JOB_HEARTBEAT_TIMEOUT": env_float("JOB_HEARTBEAT_TIMEOUT", 10.0),
+    # A file each worker appends every chunk's stage times to (jobs/stages.py; benchmarks only).
+    "JOB_STAGE_LOG": env_str("JOB_STAGE_LOG", ""),
     # Retention (privacy/services.py): prediction-log rows are removed once older than
     # PREDICTION_LOG_RETENTION_DAYS, rows with an outcome (`actual`) once older than
     # OUTCOME_RETENTION_DAYS, finished jobs (their results and row errors) once finished

@@ -25,6 +25,7 @@ from jobs import inputs, outcomes
 from jobs.models import ACTIVE_STATUSES, InputFormat, Job, JobChunk, JobKind, JobRowError, JobStatus
 from jobs.recording import logs_bulk_insert
 from jobs.scoring import ChunkResult, RowError, object_ids, score_chunk
+from jobs.stages import timer
 from monitoring.models import Metric
 from predictions.features import feature_specs
 from predictions.services import resolve_model
@@ -162,6 +163,7 @@ def chunk_score(*, chunk_id: int) -> None:
     """Score one chunk, unless it is done or its job is over. Safe to run twice, at once or
     one after the other: only the first commit of a chunk counts."""
     chunk = JobChunk.objects.select_related("job").defer("output").filter(pk=chunk_id).first()
+    timer().mark("read_chunk")
     if chunk is None or chunk.is_done or not chunk.job.is_active:
         return
     job = chunk.job
@@ -170,6 +172,7 @@ def chunk_score(*, chunk_id: int) -> None:
         job_fail(job_id=job.pk, error=f"Chunk {chunk.index} was started {chunk.attempts} times without finishing.")
         return
     _chunk_started(chunk)
+    timer().mark("mark_started")
     if job.kind == JobKind.OUTCOMES:
         _outcomes_chunk_record(job, chunk)
         return
@@ -178,9 +181,11 @@ def chunk_score(*, chunk_id: int) -> None:
     except Exception as exc:  # deleted or deactivated since the job was queued
         job_fail(job_id=job.pk, error=getattr(exc, "message", str(exc)))
         return
+    timer().mark("resolve_model")
     with _heartbeat(chunk.pk):
         try:
             result = score_chunk(job, requested, chunk)
+            timer().mark("score")
         except (OperationalError, InterfaceError):
             raise  # the database went away: the task retries
         except Exception as exc:
@@ -275,14 +280,20 @@ def _chunk_commit(job: Job, chunk: JobChunk, result: ChunkResult) -> None:
         if not _chunk_claim(job, chunk, now):
             transaction.set_rollback(True)  # done already, or its job is over: keep nothing
             return
+        timer().mark("claim")
         JobChunk.objects.filter(pk=chunk.pk).update(output=result.output, rows_failed=len(result.errors))
+        timer().mark("store_output")
         logs_bulk_insert(result.logs)
+        timer().mark("copy_logs")
         _metrics_insert(result, now)
+        timer().mark("metrics")
         if not _chunk_count(job, result.scored, result.errors, now):
             transaction.set_rollback(True)  # cancelled or failed meanwhile: keep nothing
             return
+        timer().mark("count_job")
         if result.result_columns and not job.result_columns:
             Job.objects.filter(pk=job.pk, result_columns=[]).update(result_columns=result.result_columns)
+    timer().mark("commit")
 
 
 def _metrics_insert(result: ChunkResult, now) -> None:
