@@ -42,6 +42,7 @@ import httpx
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
+from bench.env import bench_env  # noqa: E402
 from bench.run import (  # noqa: E402
     INDUSTRIES,
     MLFLOW_VENV,
@@ -60,7 +61,6 @@ from bench.run import (  # noqa: E402
     mlflow_serve,
     post,
     ratio,
-    service_env,
     setup_django,
     token,
     verdict,
@@ -412,10 +412,7 @@ def main() -> int:
     parser.add_argument("--no-mlflow", action="store_true", help="jobs without `mlflow models predict`")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
-    env = service_env(False) | {"HOTCRM_VAR_DIR": str(WORK / "var-jobs"), "CACHE_KEY_PREFIX": "hotcrm-bench-jobs"}
-    if not env.get("DATABASE_URL"):
-        for leftover in Path(env["HOTCRM_VAR_DIR"]).glob("db.sqlite3*"):
-            leftover.unlink()
+    env, _ = bench_env("jobs", WORK / "var-jobs")
     setup_django(env)
     key = token()
     print(f"Jobs benchmark on {machine()}; load average {load_average()}", flush=True)

@@ -24,7 +24,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.env import bench_env  # noqa: E402
 from bench.load import Gunicorn, bodies, prepare  # noqa: E402
 
 PYTHON = Path(sys.executable)
@@ -179,14 +179,7 @@ def main() -> int:
     parser.add_argument("--pause", type=float, help="RETENTION_BATCH_PAUSE (default: the setting's)")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="hotcrm-purge-"))
-    env = dict(os.environ) | {"PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "hotcrm_ai.settings"}
-    env.setdefault("CACHE_KEY_PREFIX", f"hotcrm-purge-{os.getpid()}")
-    if not os.environ.get("HOTCRM_VAR_DIR"):
-        env["HOTCRM_VAR_DIR"] = str(work)
-        secret = ROOT / "var" / "secret_key"
-        if "SECRET_KEY" not in env and secret.exists():
-            env["SECRET_KEY"] = secret.read_text().strip()
+    env, work = bench_env("purge")
     backend = "PostgreSQL + Redis" if env.get("DATABASE_URL") else "SQLite + in-process cache"
     print(f"setting up in {work} ({backend})", flush=True)
     key = prepare(env)

@@ -225,16 +225,15 @@ def service_env(quick: bool) -> dict[str, str]:
 
 
 def setup_django(env: dict[str, str]) -> None:
-    os.environ.update({k: env[k] for k in ("CACHE_KEY_PREFIX", "HOTCRM_VAR_DIR")})
+    os.environ.update({k: env[k] for k in ("CACHE_KEY_PREFIX", "HOTCRM_VAR_DIR", "SECRET_KEY") if k in env})
     os.environ["DJANGO_SETTINGS_MODULE"] = "hotcrm_ai.settings"
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
-    from django.core.management import call_command
+    from bench.env import builtin_models_ready
 
-    call_command("migrate", verbosity=0, interactive=False)
-    call_command("train_builtin_models", if_missing=True, verbosity=0)
+    builtin_models_ready()
 
 
 def token() -> str:
