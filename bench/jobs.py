@@ -43,6 +43,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 from bench.env import bench_env  # noqa: E402
+from bench.results import section_write  # noqa: E402
 from bench.run import (  # noqa: E402
     INDUSTRIES,
     MLFLOW_VENV,
@@ -523,9 +524,7 @@ def write(args, runs, mlflow_seconds, mlflow_load, sync, failures) -> None:
     print("\n".join(text))
     full = args.rows == 1_000_000 and one and two and sync
     output = args.output or (BENCH / "RESULTS.md" if full else WORK / "RESULTS-jobs.md")
-    existing = output.read_text() if output.exists() else ""
-    head = existing.split("## Bulk scoring jobs")[0].rstrip()
-    output.write_text((head + "\n\n" if head else "") + "\n".join(text))
+    section_write(output, "## Bulk scoring jobs", "\n".join(text))
     print(f"Wrote {output}")
 
 
