@@ -1,6 +1,6 @@
 """HotCRM AI Cloud benchmark: one command, one run, every figure beside its baseline.
 
-    .venv/bin/python bench/run.py            # full run, writes bench/RESULTS.md
+    .venv/bin/python bench/run.py            # full run, writes its section of bench/RESULTS.md
     .venv/bin/python bench/run.py --quick    # smoke run (seconds), no MLflow
 
 Everything runs on loopback: each server (our service, the floor, MLflow) is started alone
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import pickle
@@ -39,12 +40,18 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+
+from bench.env import bench_env  # noqa: E402
+from bench.results import section_write  # noqa: E402
+
 ROOT = BENCH.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 MLFLOW_VENV = BENCH / ".mlflow-venv"
 WORK = BENCH / ".work"
 MODEL_ID = "lead-scoring-v1"
+SECTION = "## Service over HTTP"  # of bench/RESULTS.md (bench/results.py)
 LEAD = {"company_size": 250, "industry": "Technology", "engagement_score": 85,
         "job_title": "VP of Sales", "budget": 120000}
 TITLES = ["VP of Sales", "Sales Manager", "CEO", "Marketing Intern", "Director of IT", "Analyst"]
@@ -213,28 +220,25 @@ def wrk(url: str, body: Any, *, connections: int, seconds: float, token: str = "
 
 # --- the service under test -------------------------------------------------------------
 
-def service_env(quick: bool) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("CACHE_KEY_PREFIX", "hotcrm-bench")
-    # The bench measures speed, not the per-token rate limit (apiauth/throttling.py).
-    env.setdefault("THROTTLE_RATE", "1000000000/day")
-    env.setdefault("HOTCRM_VAR_DIR", str(WORK / ("var-quick" if quick else "var")))
-    env["PYTHONPATH"] = str(ROOT)
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+def service_env(quick: bool, var_dir: Path | None = None) -> dict[str, str]:
+    """bench.env.bench_env for run.py and the benches built on it; every run starts from an
+    empty embedded database, so runs compare: the prediction log of earlier runs (hundreds
+    of thousands of rows each) would slow this one."""
+    env, _ = bench_env("bench", var_dir or WORK / ("var-quick" if quick else "var"))
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # gunicorn() sets it per server (the floor's differs)
     return env
 
 
 def setup_django(env: dict[str, str]) -> None:
-    os.environ.update({k: env[k] for k in ("CACHE_KEY_PREFIX", "HOTCRM_VAR_DIR")})
+    os.environ.update({k: env[k] for k in ("CACHE_KEY_PREFIX", "HOTCRM_VAR_DIR", "SECRET_KEY") if k in env})
     os.environ["DJANGO_SETTINGS_MODULE"] = "hotcrm_ai.settings"
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
-    from django.core.management import call_command
+    from bench.env import builtin_models_ready
 
-    call_command("migrate", verbosity=0, interactive=False)
-    call_command("train_builtin_models", if_missing=True, verbosity=0)
+    builtin_models_ready()
 
 
 def token() -> str:
@@ -281,16 +285,20 @@ def recorded_rows(model_id: str) -> tuple[int, int]:
 
 def mlflow_ensure() -> Path:
     """MLflow in its own virtual environment, exactly bench/mlflow.lock (scikit-learn and numpy
-    as in the project's lock, so the fitted pipeline unpickles); re-synced when the lock changes."""
+    as in the project's lock, so the fitted pipeline unpickles); re-synced when the lock's
+    content changes (as scripts/setup-mlserver; a checkout that only touches the file does
+    not re-sync). `bash scripts/setup-bench --mlflow` runs this before a bench starts."""
     python = MLFLOW_VENV / "bin" / "python"
-    stamp = MLFLOW_VENV / ".installed"
     lock = BENCH / "mlflow.lock"
-    if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
+    stamp = MLFLOW_VENV / f".installed-{hashlib.sha256(lock.read_bytes()).hexdigest()[:16]}"
+    if not stamp.exists():
         print("Installing bench/mlflow.lock into bench/.mlflow-venv ...", flush=True)
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
         subprocess.run([sys.executable, str(ROOT / "scripts" / "lockfile.py"), "install", "mlflow",
                         "--python", str(python)], check=True)
+        for old in MLFLOW_VENV.glob(".installed*"):
+            old.unlink()
         stamp.touch()
     subprocess.run([sys.executable, str(ROOT / "scripts" / "lockfile.py"), "check", "mlflow",
                     "--python", str(python)], check=True)
@@ -445,11 +453,6 @@ def main() -> int:
         return 2
     WORK.mkdir(exist_ok=True)
     env = service_env(args.quick)
-    if not env.get("DATABASE_URL"):
-        # Every run starts from an empty embedded database, so runs compare: the prediction
-        # log of earlier runs (hundreds of thousands of rows each) would slow this one.
-        for leftover in Path(env["HOTCRM_VAR_DIR"]).glob("db.sqlite3*"):
-            leftover.unlink()
     setup_django(env)
     key = token()
     results = Results()
@@ -666,7 +669,7 @@ def write_results(output: Path, results: Results, started: dt.datetime, args: ar
     backend = ("PostgreSQL" if env.get("DATABASE_URL") else "SQLite") + " + " + (
         "Redis" if env.get("REDIS_URL") else "in-process cache")
     lines = [
-        "# Benchmark results" + (" (quick smoke run)" if args.quick else ""),
+        SECTION + (" (quick smoke run)" if args.quick else ""),
         "",
         f"- Date: {started:%Y-%m-%d %H:%M} UTC",
         f"- Machine: {machine()}",
@@ -687,9 +690,8 @@ def write_results(output: Path, results: Results, started: dt.datetime, args: ar
         "Command: `.venv/bin/python bench/run.py" + (" --quick" if args.quick else "") + "` (or `make bench`).",
         "",
     ]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text("\n".join(lines))
-    print(f"\nWrote {output}")
+    section_write(output, SECTION, "\n".join(lines))
+    print(f"\nWrote the section {SECTION!r} of {output}")
 
 
 if __name__ == "__main__":
