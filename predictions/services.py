@@ -30,7 +30,17 @@ from predictions.ab.shadow import shadow_run
 from predictions.features import validate, validate_columns
 from predictions.ids import new_prediction_id, new_prediction_ids
 from predictions.providers import provider_for
-from predictions.recording import LogRow, context_columns, log_label, prediction_logs_record, request_metrics
+from predictions.recording import (
+    PER_ROW_COLUMNS,
+    LogColumns,
+    LogRow,
+    context_columns,
+    json_texts,
+    log_label,
+    prediction_logs_record,
+    prediction_logs_record_columns,
+    request_metrics,
+)
 from predictions.serializers import Arm, ConfidenceSource, PredictionMetadata, PredictionResponse, batch_items
 from registry.models import MLModel
 from registry.selectors import model_get
@@ -389,28 +399,38 @@ def cache_store_lots(lots: list[Lot]) -> None:
 
 def record_lots(requested: MLModel, lots: list[Lot], ids: list[str], contexts: list[dict[str, Any] | None],
                 elapsed: float) -> None:
-    """As `record`: a log row per row, with its own context, and the request's metrics."""
+    """As `record`, as columns: a log row per row, with its own context, in batch order
+    (predictions.recording writes them with COPY), and the request's metrics."""
     now = timezone.now()
-    no_context = context_columns(None)
-    logs = []
-    for lot in lots:
-        model, arm, answers = lot.route.model, lot.route.arm or "", _answered(lot)
-        for i, features, value, confidence in zip(lot.at, lot.features, answers.values, answers.confidences,
-                                                  strict=True):
-            context = contexts[i]
-            user_id, object_type, object_id = no_context if context is None else context_columns(context)
-            logs.append((i, LogRow(
-                id=ids[i], model_id=model.pk, model_version=model.version, requested_model_id=requested.pk,
-                ab_arm=arm, provider=model.provider, features=features, prediction=value,
-                label=log_label(value), confidence=confidence, cached=lot.cached, shadow=False, user_id=user_id,
-                object_type=object_type, object_id=object_id, created_at=now, actual=None, feedback_at=None,
-            )))
-    if len(lots) > 1:
-        logs.sort(key=itemgetter(0))  # in batch order, as each row came
+    at = [i for lot in lots for i in lot.at]
+    values = [v for lot in lots for v in _answered(lot).values]
+    logs = LogColumns(
+        ids=[ids[i] for i in at],
+        model_ids=[m for lot in lots for m in repeat(lot.route.model.pk, len(lot.at))],
+        versions=[v for lot in lots for v in repeat(lot.route.model.version, len(lot.at))],
+        arms=[a for lot in lots for a in repeat(lot.route.arm or "", len(lot.at))],
+        providers=[p for lot in lots for p in repeat(lot.route.model.provider, len(lot.at))],
+        features=json_texts([f for lot in lots for f in lot.features]), predictions=json_texts(values),
+        labels=list(map(log_label, values)), confidences=[c for lot in lots for c in _answered(lot).confidences],
+        cached=[c for lot in lots for c in repeat(lot.cached, len(lot.at))], shadow=[False] * len(at),
+        requested_model_id=requested.pk, created_at=now,
+    )
+    if any(context is not None for context in contexts):
+        columns = [context_columns(contexts[i]) for i in at]
+        logs.user_ids, logs.object_types, logs.object_ids = (list(c) for c in zip(*columns, strict=True))
+    else:
+        logs.object_types = logs.object_ids = [""] * len(at)
+    if len(lots) > 1:  # in batch order, as the rows came
+        order = sorted(range(len(at)), key=at.__getitem__)
+        for name in PER_ROW_COLUMNS:
+            column = getattr(logs, name)
+            setattr(logs, name, [column[j] for j in order])
+        if logs.user_ids is not None:
+            logs.user_ids = [logs.user_ids[j] for j in order]
     try:
-        prediction_logs_record([log for _, log in logs])
+        prediction_logs_record_columns(logs)
     except Exception:
-        logger.exception("Could not log %d prediction(s)", len(logs))
+        logger.exception("Could not log %d prediction(s)", len(at))
     metrics_record(request_metrics(
         _answered_rows(lots), latency_ms=elapsed, timestamp=now,
         timed_already={(lot.fallback_from, lot.route.arm or "") for lot in lots if lot.fallback_from},
