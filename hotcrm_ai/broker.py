@@ -53,30 +53,32 @@ CLAIMED = ".claimed"
 
 def _stat_fields(pid: int) -> list[bytes] | None:
     """Fields 3.. of /proc/<pid>/stat (after the command name, which may hold spaces and
-    parentheses), None when there is no such process."""
+    parentheses), None when it cannot be read."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-    except (FileNotFoundError, ProcessLookupError):
+    except OSError:
         return None
     return stat.rpartition(b")")[2].split()
 
 
+UNKNOWN = "?"
+
+
 def _start_time(pid: int) -> str | None:
     """When the process started (clock ticks after boot), None when it is gone or a zombie
-    (killed, not yet reaped: it will never ack)."""
-    if not os.path.exists("/proc/self/stat"):  # no procfs (macOS): existence only
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return "0"
+    (killed, not yet reaped: it will never ack), UNKNOWN when it exists but cannot be read
+    (no procfs, as on macOS, or another user's process under hidepid)."""
     fields = _stat_fields(pid)
-    if fields is None or fields[0] in (b"Z", b"X"):
+    if fields is not None:
+        return None if fields[0] in (b"Z", b"X") else fields[19].decode()  # field 22, starttime
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return None
-    return fields[19].decode()  # field 22, starttime
+    except PermissionError:
+        pass
+    return UNKNOWN
 
 
 def _boot_id() -> str:
@@ -101,7 +103,7 @@ class Owner:
     @classmethod
     def parse(cls, name: str) -> Owner | None:
         parts = name.split("+", 3)
-        if len(parts) != 4 or not parts[0].isdigit():
+        if len(parts) != 4 or not parts[0].isdigit() or int(parts[0]) == 0:
             return None
         return cls(int(parts[0]), parts[1], parts[2], parts[3])
 
@@ -110,7 +112,8 @@ class Owner:
             return False  # another machine's process: only its own consumers can tell
         if self.boot != me.boot:
             return True  # this machine restarted since
-        return _start_time(self.pid) != self.start
+        start = _start_time(self.pid)
+        return start is None or start not in (self.start, UNKNOWN)
 
 
 _me: Owner | None = None
@@ -121,7 +124,7 @@ def this_process() -> Owner:
     global _me
     if _me is None or _me.pid != os.getpid():
         host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:64] or "host"
-        _me = Owner(os.getpid(), _start_time(os.getpid()) or "0", _boot_id(), host)
+        _me = Owner(os.getpid(), _start_time(os.getpid()) or UNKNOWN, _boot_id(), host)
     return _me
 
 
