@@ -31,6 +31,8 @@ import httpx
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
+from bench.env import bench_env  # noqa: E402
+from bench.results import section_write  # noqa: E402
 from bench.run import (  # noqa: E402
     INDUSTRIES,
     MLFLOW_VENV,
@@ -49,7 +51,6 @@ from bench.run import (  # noqa: E402
     mlflow_serve,
     post,
     ratio,
-    service_env,
     setup_django,
     token,
     verdict,
@@ -227,10 +228,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
-    env = service_env(False) | {"HOTCRM_VAR_DIR": str(WORK / "var-jobs"), "CACHE_KEY_PREFIX": "hotcrm-bench-jobs"}
-    if not env.get("DATABASE_URL"):
-        for leftover in Path(env["HOTCRM_VAR_DIR"]).glob("db.sqlite3*"):
-            leftover.unlink()
+    env, _ = bench_env("jobs", WORK / "var-jobs")
     setup_django(env)
     key = token()
     print(f"Jobs benchmark on {machine()}; load average {load_average()}", flush=True)
@@ -309,9 +307,7 @@ def write(args, runs, mlflow_seconds, mlflow_load, ours_sync, theirs_sync, failu
     ]
     print("\n".join(text))
     output = args.output or (BENCH / "RESULTS.md" if args.rows == 1_000_000 else WORK / "RESULTS-jobs.md")
-    existing = output.read_text() if output.exists() else ""
-    head = existing.split("## Bulk scoring jobs")[0].rstrip()
-    output.write_text((head + "\n\n" if head else "") + "\n".join(text))
+    section_write(output, "## Bulk scoring jobs", "\n".join(text))
     print(f"Wrote {output}")
 
 

@@ -23,13 +23,16 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.env import bench_env  # noqa: E402
+
 PYTHON = Path(sys.executable)
 GUNICORN = PYTHON.parent / "gunicorn"
 INDUSTRIES = ["Technology", "Finance", "Healthcare", "Manufacturing", "Retail", "Education", "Other"]
@@ -131,11 +134,10 @@ def wrk(url: str, *, seconds: int, connections: int, script: Path, env: dict[str
 
 
 def prepare(env: dict[str, str]) -> str:
-    """Migrate, make sure the built-in models are trained, and create an unthrottled token."""
+    """Migrate, make sure the built-in models are trained (bench.env.builtin_models_ready), and
+    create an unthrottled token."""
     script = (
-        "import django, time; django.setup(); from django.core.management import call_command;"
-        "call_command('migrate', interactive=False, verbosity=0);"
-        "call_command('train_builtin_models', if_missing=True, verbosity=0);"
+        "import django, time; django.setup(); from bench.env import builtin_models_ready; builtin_models_ready();"
         "from apiauth.services import token_create;"
         "print(token_create(name=f'load-{time.time_ns()}', throttle_rate='1000000000/day')[1])"
     )
@@ -159,16 +161,7 @@ def main() -> int:
         print("wrk is missing: run `bash scripts/setup-bench` (Debian's wrk package)", file=sys.stderr)
         return 2
     connections = args.connections or 4 * args.workers
-    work = Path(tempfile.mkdtemp(prefix="hotcrm-load-"))
-    env = dict(os.environ) | {"PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "hotcrm_ai.settings"}
-    env.setdefault("CACHE_KEY_PREFIX", f"hotcrm-load-{os.getpid()}")
-    if not os.environ.get("HOTCRM_VAR_DIR"):
-        # The trained models and the key that encrypts them come from the project's var/;
-        # the database is a fresh one under the temp dir.
-        env["HOTCRM_VAR_DIR"] = str(work)
-        secret = ROOT / "var" / "secret_key"
-        if "SECRET_KEY" not in env and secret.exists():
-            env["SECRET_KEY"] = secret.read_text().strip()
+    env, work = bench_env("load")
     print(f"setting up in {work} (database: {'DATABASE_URL' if env.get('DATABASE_URL') else 'SQLite'}, "
           f"cache: {'Redis' if env.get('REDIS_URL') else 'in-process'})", flush=True)
     started = time.monotonic()

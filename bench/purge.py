@@ -3,7 +3,7 @@ removed by the purge (`manage.py purge_expired`, the body of the scheduled task)
 single predictions are served over HTTP by gunicorn; the p99 of those predictions must not
 double against the same traffic without the purge.
 
-    .venv/bin/python bench/purge.py                  # 1,000,000 rows; writes bench/RESULTS.md
+    .venv/bin/python bench/purge.py                  # 1,000,000 rows; writes its section of bench/RESULTS.md
     .venv/bin/python bench/purge.py --rows 100000    # shorter (not written to RESULTS.md)
 
 Phases, one server throughout: warm-up; BEFORE (traffic alone, --seconds); PURGE (traffic
@@ -24,7 +24,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,7 +32,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.env import bench_env  # noqa: E402
 from bench.load import Gunicorn, bodies, prepare  # noqa: E402
+from bench.results import section_write  # noqa: E402
 
 PYTHON = Path(sys.executable)
 SECTION = "## Retention purge"
@@ -179,14 +180,7 @@ def main() -> int:
     parser.add_argument("--pause", type=float, help="RETENTION_BATCH_PAUSE (default: the setting's)")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="hotcrm-purge-"))
-    env = dict(os.environ) | {"PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "hotcrm_ai.settings"}
-    env.setdefault("CACHE_KEY_PREFIX", f"hotcrm-purge-{os.getpid()}")
-    if not os.environ.get("HOTCRM_VAR_DIR"):
-        env["HOTCRM_VAR_DIR"] = str(work)
-        secret = ROOT / "var" / "secret_key"
-        if "SECRET_KEY" not in env and secret.exists():
-            env["SECRET_KEY"] = secret.read_text().strip()
+    env, work = bench_env("purge")
     backend = "PostgreSQL + Redis" if env.get("DATABASE_URL") else "SQLite + in-process cache"
     print(f"setting up in {work} ({backend})", flush=True)
     key = prepare(env)
@@ -266,7 +260,6 @@ def main() -> int:
 def write_results(backend: str, row: str, notes: list[str]) -> None:
     """Keep the other database's line of the section; replace this one's."""
     path = BENCH / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
     header = [
         SECTION, "",
         "1,000,000 prediction-log rows past PREDICTION_LOG_RETENTION_DAYS removed by `expired_purge` (the body "
@@ -276,21 +269,15 @@ def write_results(backend: str, row: str, notes: list[str]) -> None:
         "| database | purge | requests (baseline / during) | p50 baseline -> during | p99 baseline -> during | ratio |",
         "|---|---|---|---|---|---|",
     ]
-    before, _, rest = text.partition(SECTION)
-    old_rows, old_notes, tail = [], [], ""
-    if rest:
-        lines = rest.split("\n")
-        end = next((i for i, line in enumerate(lines[1:], 1) if line.startswith("## ")), len(lines))
-        tail = "\n".join(lines[end:])
-        old_rows = [ln for ln in lines[:end] if ln.startswith("| ") and not ln.startswith(("| database", "|---"))]
-        old_notes = [ln for ln in lines[:end] if ln.startswith("- ")]
-        old_rows = [ln for ln in old_rows if not ln.startswith(f"| {backend} ")]
-        old_notes = [ln for ln in old_notes if not ln.startswith(f"- {backend}:")]
-    elif "## Bulk scoring jobs" in text:  # bench/jobs.py keeps what precedes its section
-        before, _, after = text.partition("## Bulk scoring jobs")
-        tail = "## Bulk scoring jobs" + after
-    section = [*header, *sorted([*old_rows, row]), "", *sorted([*old_notes, *notes]), ""]
-    path.write_text(before.rstrip() + "\n\n" + "\n".join(section) + ("\n" + tail.lstrip() if tail.strip() else ""))
+
+    def section(old: str | None) -> str:
+        lines = (old or "").split("\n")
+        old_rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith(("| database", "|---"))
+                    and not ln.startswith(f"| {backend} ")]
+        old_notes = [ln for ln in lines if ln.startswith("- ") and not ln.startswith(f"- {backend}:")]
+        return "\n".join([*header, *sorted([*old_rows, row]), "", *sorted([*old_notes, *notes]), ""])
+
+    section_write(path, SECTION, section)
     print(f"Wrote {path}")
 
 

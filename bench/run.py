@@ -1,6 +1,6 @@
 """HotCRM AI Cloud benchmark: one command, one run, every figure beside its baseline.
 
-    .venv/bin/python bench/run.py            # full run, writes bench/RESULTS.md
+    .venv/bin/python bench/run.py            # full run, writes its section of bench/RESULTS.md
     .venv/bin/python bench/run.py --quick    # smoke run (seconds), no MLflow
 
 Everything runs on loopback: each server (our service, the floor, MLflow) is started alone
@@ -39,12 +39,17 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+
+from bench.results import section_write  # noqa: E402
+
 ROOT = BENCH.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 MLFLOW_VENV = BENCH / ".mlflow-venv"
 WORK = BENCH / ".work"
 MODEL_ID = "lead-scoring-v1"
+SECTION = "## Service over HTTP"  # of bench/RESULTS.md (bench/results.py)
 LEAD = {"company_size": 250, "industry": "Technology", "engagement_score": 85,
         "job_title": "VP of Sales", "budget": 120000}
 TITLES = ["VP of Sales", "Sales Manager", "CEO", "Marketing Intern", "Director of IT", "Analyst"]
@@ -225,16 +230,15 @@ def service_env(quick: bool) -> dict[str, str]:
 
 
 def setup_django(env: dict[str, str]) -> None:
-    os.environ.update({k: env[k] for k in ("CACHE_KEY_PREFIX", "HOTCRM_VAR_DIR")})
+    os.environ.update({k: env[k] for k in ("CACHE_KEY_PREFIX", "HOTCRM_VAR_DIR", "SECRET_KEY") if k in env})
     os.environ["DJANGO_SETTINGS_MODULE"] = "hotcrm_ai.settings"
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
-    from django.core.management import call_command
+    from bench.env import builtin_models_ready
 
-    call_command("migrate", verbosity=0, interactive=False)
-    call_command("train_builtin_models", if_missing=True, verbosity=0)
+    builtin_models_ready()
 
 
 def token() -> str:
@@ -666,7 +670,7 @@ def write_results(output: Path, results: Results, started: dt.datetime, args: ar
     backend = ("PostgreSQL" if env.get("DATABASE_URL") else "SQLite") + " + " + (
         "Redis" if env.get("REDIS_URL") else "in-process cache")
     lines = [
-        "# Benchmark results" + (" (quick smoke run)" if args.quick else ""),
+        SECTION + (" (quick smoke run)" if args.quick else ""),
         "",
         f"- Date: {started:%Y-%m-%d %H:%M} UTC",
         f"- Machine: {machine()}",
@@ -687,9 +691,8 @@ def write_results(output: Path, results: Results, started: dt.datetime, args: ar
         "Command: `.venv/bin/python bench/run.py" + (" --quick" if args.quick else "") + "` (or `make bench`).",
         "",
     ]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text("\n".join(lines))
-    print(f"\nWrote {output}")
+    section_write(output, SECTION, "\n".join(lines))
+    print(f"\nWrote the section {SECTION!r} of {output}")
 
 
 if __name__ == "__main__":
