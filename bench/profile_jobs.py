@@ -31,7 +31,7 @@ from bench import run  # noqa: E402
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
     run.WORK.mkdir(exist_ok=True)
-    env = run.service_env(quick=False) | {"HOTCRM_VAR_DIR": str(run.WORK / "var-profile")}
+    env = run.service_env(quick=False, var_dir=run.WORK / "var-profile")
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
     run.setup_django(env)
     from bench.jobs import lead_files

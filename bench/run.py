@@ -41,6 +41,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
+from bench.env import bench_env  # noqa: E402
 from bench.results import section_write  # noqa: E402
 
 ROOT = BENCH.parent
@@ -218,14 +219,12 @@ def wrk(url: str, body: Any, *, connections: int, seconds: float, token: str = "
 
 # --- the service under test -------------------------------------------------------------
 
-def service_env(quick: bool) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("CACHE_KEY_PREFIX", "hotcrm-bench")
-    # The bench measures speed, not the per-token rate limit (apiauth/throttling.py).
-    env.setdefault("THROTTLE_RATE", "1000000000/day")
-    env.setdefault("HOTCRM_VAR_DIR", str(WORK / ("var-quick" if quick else "var")))
-    env["PYTHONPATH"] = str(ROOT)
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+def service_env(quick: bool, var_dir: Path | None = None) -> dict[str, str]:
+    """bench.env.bench_env for run.py and the benches built on it; every run starts from an
+    empty embedded database, so runs compare: the prediction log of earlier runs (hundreds
+    of thousands of rows each) would slow this one."""
+    env, _ = bench_env("bench", var_dir or WORK / ("var-quick" if quick else "var"))
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # gunicorn() sets it per server (the floor's differs)
     return env
 
 
@@ -449,11 +448,6 @@ def main() -> int:
         return 2
     WORK.mkdir(exist_ok=True)
     env = service_env(args.quick)
-    if not env.get("DATABASE_URL"):
-        # Every run starts from an empty embedded database, so runs compare: the prediction
-        # log of earlier runs (hundreds of thousands of rows each) would slow this one.
-        for leftover in Path(env["HOTCRM_VAR_DIR"]).glob("db.sqlite3*"):
-            leftover.unlink()
     setup_django(env)
     key = token()
     results = Results()

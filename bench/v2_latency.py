@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args()
     run.WORK.mkdir(exist_ok=True)
-    env = run.service_env(quick=False) | {"HOTCRM_VAR_DIR": str(run.WORK / "var-v2")}
+    env = run.service_env(quick=False, var_dir=run.WORK / "var-v2")
     run.setup_django(env)
     from registry import services
     from registry.models import MLModel

@@ -67,6 +67,7 @@ class WriteBuffer:
 
     def __init__(self) -> None:
         self._pending: list = []
+        self._rows = 0  # rows in `_pending` (an item may hold several: see `rows_in`)
         self._oldest = 0.0  # monotonic time the oldest pending record arrived
         self._retry_at = 0.0  # monotonic time before which a refused store is not retried
         self._lock = threading.Lock()
@@ -85,15 +86,30 @@ class WriteBuffer:
     def interval(self) -> float:
         return settings.HOTCRM["METRICS_FLUSH_INTERVAL"]
 
+    # --- items and rows -----------------------------------------------------------------
+    # A pending item is one row unless a subclass says otherwise: the prediction log queues
+    # a request's rows as one item of columns (predictions.recording.LogColumns).
+    def rows_in(self, items: list) -> int:
+        """How many rows `items` hold."""
+        return len(items)
+
+    def split(self, items: list) -> list:
+        """`items` as one item per row (a refused store is retried row by row)."""
+        return items
+
     # --- writing ------------------------------------------------------------------------
     def add(self, rows: list) -> None:
+        self._add(rows, self.rows_in(rows))
+
+    def _add(self, items: list, rows: int) -> None:
         now = time.monotonic()
         with self._lock:
             if not self._pending:
                 self._oldest = now
-            self._pending.extend(rows)
+            self._pending.extend(items)
+            self._rows += rows
             if self._thread is not None:
-                due = len(self._pending) >= BACKPRESSURE * self.max_size
+                due = self._rows >= BACKPRESSURE * self.max_size
             else:
                 due = self._full_or_old(now)
         if due:
@@ -105,13 +121,13 @@ class WriteBuffer:
         return bool(self._pending) and now >= self._retry_at and self._full_or_old(now)
 
     def _full_or_old(self, now: float) -> bool:
-        return len(self._pending) >= self.max_size or now - self._oldest >= self.interval
+        return self._rows >= self.max_size or now - self._oldest >= self.interval
 
     def flush(self) -> int:
-        """Store every pending record in one INSERT; returns how many were stored."""
+        """Store every pending record in one INSERT; returns how many rows were stored."""
         with self._flush_lock:
             with self._lock:
-                batch, self._pending = self._pending, []
+                batch, self._pending, self._rows = self._pending, [], 0
             if not batch:
                 return 0
             try:
@@ -121,9 +137,9 @@ class WriteBuffer:
                     self.store_failed(batch)
                     self._requeue(batch)
                     return 0
-                batch = self._store_each(batch)
+                batch = self._store_each(self.split(batch))
             self.stored(batch)
-            return len(batch)
+            return self.rows_in(batch)
 
     def _store_each(self, batch: list) -> list:
         """A row of the batch cannot be stored: store the rows one by one, set aside the
@@ -156,18 +172,22 @@ class WriteBuffer:
 
     def discard(self) -> None:
         with self._lock:
-            self._pending = []
+            self._pending, self._rows = [], 0
 
     def pending(self) -> int:
-        return len(self._pending)
+        """Rows waiting for the next flush."""
+        return self._rows
 
     def _requeue(self, batch: list) -> None:
         with self._lock:
             pending = batch + self._pending
-            if len(pending) > MAX_PENDING:
+            rows = self.rows_in(pending)
+            if rows > MAX_PENDING:
                 logger.error("Dropping the %d oldest %s(s): more than %d wait for the database",
-                             len(pending) - MAX_PENDING, self.what, MAX_PENDING)
-            self._pending = pending[-MAX_PENDING:]
+                             rows - MAX_PENDING, self.what, MAX_PENDING)
+                pending = self.split(pending)[-MAX_PENDING:]
+                rows = MAX_PENDING
+            self._pending, self._rows = pending, rows
             self._oldest = time.monotonic()
             # After-response flushes wait an interval before trying a failing store again.
             self._retry_at = self._oldest + self.interval

@@ -222,6 +222,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A worker takes no more tasks than it has processes free: fewer messages wait on a worker
 # that dies, and none waits behind a long task while another worker is idle.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection before and after every task unless
+# this is set: a new PostgreSQL backend per job chunk (~11 ms of connecting, its catalog
+# caches cold). Each task starts with close_old_connections() instead (hotcrm_ai/celery.py):
+# CONN_MAX_AGE holds, and a failed connection (a database restart) is replaced.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -422,6 +427,8 @@ HOTCRM: dict[str, Any] = {
     # is queued again at the next watchdog run, without waiting for JOB_STALL_SECONDS.
     "JOB_HEARTBEAT_SECONDS": env_float("JOB_HEARTBEAT_SECONDS", 2.0),
     "JOB_HEARTBEAT_TIMEOUT": env_float("JOB_HEARTBEAT_TIMEOUT", 10.0),
+    # A file each worker appends every chunk's stage times to (jobs/stages.py; benchmarks only).
+    "JOB_STAGE_LOG": env_str("JOB_STAGE_LOG", ""),
     # Retention (privacy/services.py): prediction-log rows are removed once older than
     # PREDICTION_LOG_RETENTION_DAYS, rows with an outcome (`actual`) once older than
     # OUTCOME_RETENTION_DAYS, finished jobs (their results and row errors) once finished

@@ -1,28 +1,43 @@
 """Storing prediction log rows: every answered prediction is one row.
 
 A request appends its rows to this process's log buffer (core.write_behind) and answers;
-the rows reach the database as one multi-row INSERT within `METRICS_FLUSH_INTERVAL` (after
-a later response, or from the worker's background thread when it is idle), before this
-process reads logs back, and at exit. Writing one row per request inside the request was
-most of a cached prediction's time (a transaction per request, and on SQLite a wait for the
-other worker's write lock: bench/profiles/). Feedback naming a prediction that another process has not stored yet
-waits for that flush (predictions.feedback).
+the rows reach the database through its bulk path (PostgreSQL COPY, SQLite one executemany)
+within `METRICS_FLUSH_INTERVAL` (after a later response, or from the worker's background
+thread when it is idle), before this process reads logs back, and at exit. Writing one row
+per request inside the request was most of a cached prediction's time (a transaction per
+request, and on SQLite a wait for the other worker's write lock: bench/profiles/). Feedback
+naming a prediction that another process has not stored yet waits for that flush
+(predictions.feedback).
+
+Rows travel as columns (`LogColumns`: one list per column, JSON already written by orjson),
+from the request (`prediction_logs_record_columns`) or a bulk job's chunk (jobs.recording)
+to `logs_write`: no per-row object, no per-value preparation in Python.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import uuid
 from collections import namedtuple
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
+import orjson
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, router, transaction
+
 from core.metrics import MetricRecord
-from core.write_behind import WriteBuffer, insert_rows, register
+from core.write_behind import UNSTORABLE_ROWS, WriteBuffer, insert_rows, json_text, register
 from predictions.models import PredictionLog
 
 if TYPE_CHECKING:
     from registry.models import MLModel
+
+logger = logging.getLogger(__name__)
 
 _FIELDS = PredictionLog._meta.concrete_fields
 
@@ -37,11 +52,102 @@ LogRow = _log_row_type()
 LABEL_KEYS = ("class", "risk", "sentiment")
 
 
+@dataclass
+class LogColumns:
+    """Prediction-log rows as columns, one list per column (each as long as `ids`), except
+    the values every row shares (one request, one job chunk). `features` and `predictions`
+    are JSON text (`json_texts`); ids are canonical lower-case UUID strings
+    (predictions.ids). `user_ids` None: every row's is empty. The outcome columns (`actual`,
+    `feedback_at`) start empty."""
+
+    ids: list[str] = field(default_factory=list)
+    model_ids: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+    arms: list[str] = field(default_factory=list)
+    providers: list[str] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)  # JSON text
+    predictions: list[str] = field(default_factory=list)  # JSON text
+    labels: list[str] = field(default_factory=list)
+    confidences: list[float | None] = field(default_factory=list)
+    cached: list[bool] = field(default_factory=list)
+    shadow: list[bool] = field(default_factory=list)
+    object_types: list[str] = field(default_factory=list)
+    object_ids: list[str] = field(default_factory=list)
+    requested_model_id: str = ""
+    created_at: datetime | None = None
+    user_ids: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def row(self, i: int) -> LogColumns:
+        """Row `i` alone (a refused batch is retried row by row)."""
+        return LogColumns(
+            **{name: [getattr(self, name)[i]] for name in PER_ROW_COLUMNS}, requested_model_id=self.requested_model_id,
+            created_at=self.created_at, user_ids=None if self.user_ids is None else [self.user_ids[i]],
+        )
+
+
+PER_ROW_COLUMNS = ("ids", "model_ids", "versions", "arms", "providers", "features", "predictions", "labels", "confidences",
+            "cached", "shadow", "object_types", "object_ids")
+# The log's columns in table order, each with the LogColumns list that fills it (None: a
+# value every row of a batch shares, or an empty outcome column).
+_SOURCES = {
+    "id": "ids", "model_id": "model_ids", "model_version": "versions", "requested_model_id": None,
+    "ab_arm": "arms", "provider": "providers", "features": "features", "prediction": "predictions",
+    "label": "labels", "confidence": "confidences", "cached": "cached", "shadow": "shadow", "user_id": None,
+    "object_type": "object_types", "object_id": "object_ids", "created_at": None, "actual": None,
+    "feedback_at": None,
+}
+if list(_SOURCES) != [f.attname for f in _FIELDS]:
+    raise ImproperlyConfigured("predictions.recording must name every PredictionLog column in table order")
+
+
+def json_texts(values: list[Any]) -> list[str]:
+    """JSON documents as the log stores them (core.write_behind.json_text), written by
+    orjson in one pass; what orjson refuses (integers past 64 bits, keys that are not
+    strings) goes through the standard library."""
+    dumps = orjson.dumps
+    try:
+        return [dumps(v).decode() for v in values]
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return [json_text(v) for v in values]
+
+
 class LogBuffer(WriteBuffer):
+    """Pending items are LogColumns, one per request (`rows_in` counts their rows)."""
+
     what = "prediction log row"
 
-    def store(self, batch: list[tuple]) -> None:
-        _insert(batch)
+    def rows_in(self, items: list) -> int:
+        return sum(len(c) for c in items)
+
+    def split(self, items: list) -> list:
+        return [c.row(i) for c in items for i in range(len(c))]
+
+    def add(self, rows: list) -> None:
+        """LogRow tuples (turned into columns here)."""
+        columns = _rows_to_columns(rows)
+        self._add(columns, self.rows_in(columns))
+
+    def add_columns(self, logs: LogColumns) -> None:
+        if len(logs):
+            self._add([logs], len(logs))
+
+    def store(self, batch: list[LogColumns]) -> None:
+        # Do not wait for PostgreSQL's WAL to reach disk: on a busy disk that wait was most
+        # of a flush (8-10 ms). A crash may lose the last fraction of a second of log rows,
+        # never corrupt them; other writes (registry, tokens, feedback, metrics) keep full
+        # durability. Its own transaction even inside a request's atomic block: the rows of
+        # a request that later fails must still be stored, and a failed write must not
+        # poison the caller.
+        using = router.db_for_write(PredictionLog)
+        conn = connections[using]
+        with transaction.atomic(using=using):
+            if conn.vendor == "postgresql":
+                with conn.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            logs_write(batch, using=using)
 
 
 _buffer = register(LogBuffer())
@@ -68,21 +174,123 @@ def context_columns(context: dict[str, Any] | None) -> tuple[str, str, str]:
             str(context.get("objectId") or "")[:200])
 
 
-def prediction_logs_record(rows: list[tuple]) -> None:
-    """Queue the rows for the next flush (at once when the buffer is synchronous)."""
+def prediction_logs_record_columns(logs: LogColumns) -> None:
+    """Queue one request's log rows, as columns, for the next flush (at once when the
+    buffer is synchronous). The lists are kept, not copied: do not change them after."""
+    _buffer.add_columns(logs)
+
+
+def prediction_logs_record(rows: list[Any]) -> None:
+    """Queue LogRow tuples for the next flush (at once when the buffer is synchronous).
+    Prefer `prediction_logs_record_columns`: this one turns the rows into columns first."""
     _buffer.add(rows)
 
 
 def prediction_logs_insert(logs: list[PredictionLog]) -> None:
-    """Store model instances now, through the same INSERT the buffer uses."""
-    _insert([LogRow(*(getattr(log, f.attname) for f in _FIELDS)) for log in logs])
+    """Store model instances now, through the field-preparing INSERT (core.write_behind):
+    instances may carry outcomes and UUID objects the columnar path does not take."""
+    # Not durable: see LogBuffer.store.
+    insert_rows(PredictionLog, _FIELDS, [LogRow(*(getattr(log, f.attname) for f in _FIELDS)) for log in logs],
+                durable=False)
 
 
-def _insert(batch: list[tuple]) -> None:
-    # Do not wait for PostgreSQL's WAL to reach disk: on a busy disk that wait was most of a
-    # flush (8-10 ms). A crash may lose the last fraction of a second of log rows, never
-    # corrupt them; other writes (registry, tokens, feedback, metrics) keep full durability.
-    insert_rows(PredictionLog, _FIELDS, batch, durable=False)
+def logs_write(batches: Iterable[LogColumns], *, using: str = "default") -> None:
+    """Write the batches' rows in the caller's transaction through the database's bulk path:
+    PostgreSQL one COPY, SQLite one executemany of pre-built rows (the sqlite3 cursor
+    itself: Django's wrapper would rewrite the SQL and copy every row). Database errors
+    come as Django's (DataError, IntegrityError...: core.write_behind.row_fault)."""
+    batches = [b for b in batches if len(b)]
+    if not batches:
+        return
+    conn = connections[using]
+    quote = conn.ops.quote_name
+    table, columns = quote(PredictionLog._meta.db_table), ", ".join(quote(f.column) for f in _FIELDS)
+    conn.ensure_connection()
+    with conn.wrap_database_errors:
+        if conn.vendor == "postgresql":
+            with conn.connection.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]  # connected above
+                    f"COPY {table} ({columns}) FROM STDIN") as copy:
+                write = copy.write_row
+                for b in batches:
+                    for row in _rows(b, ids=b.ids, created_at=b.created_at):
+                        write(row)
+            return
+        # Django's SQLite backend stores a UUID as its 32 hex digits and a datetime as ISO text.
+        adapt = conn.ops.adapt_datetimefield_value
+        placeholders = ", ".join(["?"] * len(_FIELDS))
+        # Table and column names come from the model; every value is a bound parameter.
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
+        raw = conn.connection.cursor()  # type: ignore[union-attr]  # connected above
+        try:
+            for b in batches:
+                raw.executemany(sql, _rows(b, ids=[i.replace("-", "") for i in b.ids], created_at=adapt(b.created_at)))
+        finally:
+            raw.close()
+
+
+def _rows(logs: LogColumns, *, ids: list[str], created_at: Any) -> Iterator[tuple]:
+    n = len(logs)
+    columns: list[Iterable[Any]] = []
+    for name, source in _SOURCES.items():
+        if name == "id":
+            columns.append(ids)
+        elif source is not None:
+            columns.append(getattr(logs, source))
+        elif name == "requested_model_id":
+            columns.append(repeat(logs.requested_model_id, n))
+        elif name == "created_at":
+            columns.append(repeat(created_at, n))
+        elif name == "user_id":
+            columns.append(repeat("", n) if logs.user_ids is None else logs.user_ids)
+        else:  # actual, feedback_at
+            columns.append(repeat(None, n))
+    return zip(*columns, strict=False)
+
+
+def _rows_to_columns(rows: list[Any]) -> list[LogColumns]:
+    """LogRow tuples as LogColumns, one per run of rows sharing their request's requested
+    model and timestamp. A row whose JSON cannot be written is set aside (counted, logged)
+    as the store sets aside a row the database refuses (core.write_behind)."""
+    out: list[LogColumns] = []
+    logs: LogColumns | None = None
+    for r in rows:
+        if r.actual is not None or r.feedback_at is not None:
+            raise ValueError("A queued log row starts without an outcome")
+        try:
+            features, prediction = json_text(r.features), json_text(r.prediction)
+        except (TypeError, ValueError) as exc:
+            UNSTORABLE_ROWS.labels(_buffer.what).inc()
+            logger.error("Set aside a %s that cannot be stored (%s: %s)", _buffer.what, type(exc).__name__,
+                         str(exc)[:200])
+            continue
+        if logs is None or r.requested_model_id != logs.requested_model_id or r.created_at != logs.created_at:
+            logs = LogColumns(requested_model_id=r.requested_model_id, created_at=r.created_at, user_ids=[])
+            out.append(logs)
+        logs.ids.append(_id_text(r.id))
+        logs.model_ids.append(r.model_id)
+        logs.versions.append(r.model_version)
+        logs.arms.append(r.ab_arm)
+        logs.providers.append(r.provider)
+        logs.features.append(features)
+        logs.predictions.append(prediction)
+        logs.labels.append(r.label)
+        logs.confidences.append(r.confidence)
+        logs.cached.append(r.cached)
+        logs.shadow.append(r.shadow)
+        logs.user_ids.append(r.user_id)  # type: ignore[union-attr]  # a list above
+        logs.object_types.append(r.object_type)
+        logs.object_ids.append(r.object_id)
+    return out
+
+
+def _id_text(value: Any) -> str:
+    """A log id as the canonical lower-case UUID text (ours are already: predictions.ids)."""
+    if isinstance(value, str) and len(value) == 36 and value.islower():
+        return value
+    try:
+        return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+    except ValueError:
+        return str(value)  # not a UUID: the database refuses it and the row is set aside
 
 
 def request_metrics(
