@@ -438,7 +438,8 @@ def jobs_requeue_stalled() -> int:
     for JOB_HEARTBEAT_TIMEOUT lost its worker (killed mid-chunk; sooner than Redis's
     visibility timeout redelivers it); every unfinished chunk of a job quiet for
     JOB_STALL_SECONDS lost its queued tasks with the broker itself (a Redis restarted without
-    persistence): the last resort, since both brokers redeliver what a dead worker had taken.
+    persistence), or its acknowledged work with a PostgreSQL crash (commits without WAL flush):
+    the last resort, since both brokers redeliver what a dead worker had taken.
     A chunk queued twice is scored once. Returns how many chunks were queued."""
     queued = _requeue_dead_chunks()
     cutoff = timezone.now() - timedelta(seconds=_limits()["JOB_STALL_SECONDS"])
