@@ -48,12 +48,12 @@ test: setup
 	CACHE_KEY_PREFIX=hotcrm-test-$$$$ $(PY) -m pytest
 
 bench: setup
-	bash scripts/setup-bench
+	bash scripts/setup-bench --mlflow
 	$(PY) bench/run.py
 
 # Bulk scoring: a 1,000,000-row file with one and two Celery workers vs `mlflow models predict`.
 bench-jobs: setup
-	bash scripts/setup-bench
+	bash scripts/setup-bench --mlflow
 	$(PY) bench/jobs.py
 
 bench-monitoring: setup

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import pickle
@@ -284,16 +285,20 @@ def recorded_rows(model_id: str) -> tuple[int, int]:
 
 def mlflow_ensure() -> Path:
     """MLflow in its own virtual environment, exactly bench/mlflow.lock (scikit-learn and numpy
-    as in the project's lock, so the fitted pipeline unpickles); re-synced when the lock changes."""
+    as in the project's lock, so the fitted pipeline unpickles); re-synced when the lock's
+    content changes (as scripts/setup-mlserver; a checkout that only touches the file does
+    not re-sync). `bash scripts/setup-bench --mlflow` runs this before a bench starts."""
     python = MLFLOW_VENV / "bin" / "python"
-    stamp = MLFLOW_VENV / ".installed"
     lock = BENCH / "mlflow.lock"
-    if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
+    stamp = MLFLOW_VENV / f".installed-{hashlib.sha256(lock.read_bytes()).hexdigest()[:16]}"
+    if not stamp.exists():
         print("Installing bench/mlflow.lock into bench/.mlflow-venv ...", flush=True)
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
         subprocess.run([sys.executable, str(ROOT / "scripts" / "lockfile.py"), "install", "mlflow",
                         "--python", str(python)], check=True)
+        for old in MLFLOW_VENV.glob(".installed*"):
+            old.unlink()
         stamp.touch()
     subprocess.run([sys.executable, str(ROOT / "scripts" / "lockfile.py"), "check", "mlflow",
                     "--python", str(python)], check=True)

@@ -486,10 +486,12 @@ def _record_names(job: Job, record: bytes, ids: set[str]) -> bool:
 
 def jobs_requeue_stalled() -> int:
     """Queue again the chunks whose tasks were lost. A started chunk whose heartbeat stopped
-    for JOB_HEARTBEAT_TIMEOUT lost its worker (killed mid-chunk, on a broker without
-    redelivery); every unfinished chunk of a job quiet for JOB_STALL_SECONDS lost its queued
-    tasks (a broker restarted without persistence). A chunk queued twice is scored once.
-    Returns how many chunks were queued."""
+    for JOB_HEARTBEAT_TIMEOUT lost its worker (killed mid-chunk; sooner than Redis's
+    visibility timeout redelivers it); every unfinished chunk of a job quiet for
+    JOB_STALL_SECONDS lost its queued tasks with the broker itself (a Redis restarted without
+    persistence), or its acknowledged work with a PostgreSQL crash (commits without WAL flush):
+    the last resort, since both brokers redeliver what a dead worker had taken.
+    A chunk queued twice is scored once. Returns how many chunks were queued."""
     queued = _requeue_dead_chunks()
     cutoff = timezone.now() - timedelta(seconds=_limits()["JOB_STALL_SECONDS"])
     # Every stored chunk moves a job on while it uploads: quiet that long, its upload died
