@@ -420,7 +420,10 @@ HOTCRM: dict[str, Any] = {
     "JOB_MAX_BYTES": env_int("JOB_MAX_BYTES", 500 * 1024 * 1024),
     "JOB_MAX_INPUT_BYTES": env_int("JOB_MAX_INPUT_BYTES", 4 * 1024 * 1024 * 1024),
     "JOB_MAX_ROWS": env_int("JOB_MAX_ROWS", 20_000_000),
-    "JOB_CHUNK_ROWS": env_int("JOB_CHUNK_ROWS", 5_000),
+    # 20,000 rows: a worker's CPU per row was ~2 us (9 %) lower than with 5,000 (twice, same
+    # run) for +35 MB of peak RSS; 50,000 saved little more for +80 MB (PostgreSQL's part did
+    # not change). A chunk is still under a second of work on an idle worker.
+    "JOB_CHUNK_ROWS": env_int("JOB_CHUNK_ROWS", 20_000),
     "JOB_STALL_SECONDS": env_float("JOB_STALL_SECONDS", 60.0),
     # A worker scoring a chunk renews its heartbeat this often; a started, unfinished chunk
     # whose heartbeat is older than the timeout lost its worker (SIGKILL, a machine gone) and
