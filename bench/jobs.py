@@ -456,6 +456,12 @@ def main() -> int:
     return 1 if failures else 0
 
 
+def chunk_rows() -> str:
+    from django.conf import settings
+
+    return f"{settings.HOTCRM['JOB_CHUNK_ROWS']:,}"
+
+
 def write(args, runs, mlflow_seconds, mlflow_load, sync, failures) -> None:
     one, two = runs.get(1), runs.get(2)
     backend = ("PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite") + " + " + (
@@ -506,7 +512,7 @@ def write(args, runs, mlflow_seconds, mlflow_load, sync, failures) -> None:
         "",
         f"- Date: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC; machine: {machine()}",
         f"- Service: {backend}; gunicorn 1 worker takes the upload; each worker is one `celery worker --pool solo`"
-        f" process; chunks of {os.environ.get('JOB_CHUNK_ROWS', '5000')} rows. Sync batches: gunicorn 2 workers vs"
+        f" process; chunks of {chunk_rows()} rows. Sync batches: gunicorn 2 workers vs"
         " `mlflow models serve -w 2`, wrk 4 connections.",
         f"- Load average (1/5/15) before -> after: {'; '.join(loads)}",
         *notes,

@@ -72,9 +72,10 @@ def input_format(file_name: str, first_line: bytes) -> str:
     return InputFormat.JSONL if first_line.lstrip().startswith(b"{") else InputFormat.CSV
 
 
-def open_records(stream: _Counted, file_name: str) -> tuple[str, Iterator[bytes]]:
+def open_records(stream: _Counted, file_name: str) -> tuple[str, Iterator[list[bytes]]]:
     """The file's format (by name, else by its first line) and its non-blank records, each
-    without its line ending; I/O and gzip errors are 400s."""
+    without its line ending, in blocks (lists, one per block read: handled a block at a
+    time, not a record at a time); I/O and gzip errors are 400s."""
     try:
         first = stream.readline(MAX_RECORD_BYTES + 1)
         while first and not first.strip():
@@ -85,14 +86,14 @@ def open_records(stream: _Counted, file_name: str) -> tuple[str, Iterator[bytes]
     return fmt, _guarded(_records(stream, fmt, first))
 
 
-def _guarded(records: Iterator[bytes]) -> Iterator[bytes]:
+def _guarded(records: Iterator[list[bytes]]) -> Iterator[list[bytes]]:
     try:
         yield from records
     except (OSError, EOFError, zlib.error) as exc:
         raise unreadable(f"The file cannot be read ({type(exc).__name__}: {str(exc)[:200]}).") from None
 
 
-def _records(stream: _Counted, fmt: str, first: bytes) -> Iterator[bytes]:
+def _records(stream: _Counted, fmt: str, first: bytes) -> Iterator[list[bytes]]:
     """The records, read a block at a time and split into lines by `bytes.split` (a line by
     line loop in Python was most of an upload's time); only a block holding quotes has its
     lines counted one by one, to join the lines of a quoted field that spans them."""
@@ -117,11 +118,11 @@ def _records(stream: _Counted, fmt: str, first: bytes) -> Iterator[bytes]:
             raise _record_too_long()
         if pending or (csv_quotes and b'"' in data):
             lines, pending, quotes = _join_quoted(lines, pending, quotes)
-        yield from (line.rstrip(b"\r") for line in lines if line.strip())
+        yield [line.rstrip(b"\r") for line in lines if line.strip()]
         if not block:
             break
     if pending and b"\n".join(pending).strip():
-        yield b"\n".join(pending).rstrip(b"\r\n")  # an unclosed quote: the worker reports the row
+        yield [b"\n".join(pending).rstrip(b"\r\n")]  # an unclosed quote: the worker reports the row
 
 
 def _join_quoted(lines: list[bytes], pending: list[bytes], quotes: int) -> tuple[list[bytes], list[bytes], int]:

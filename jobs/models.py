@@ -54,6 +54,9 @@ class Job(models.Model):
     # The flattened prediction fields of the results file, fixed by the first chunk scored.
     result_columns = models.JSONField(default=list, blank=True)
     rows_total = models.PositiveIntegerField(default=0)
+    # True while a file of several chunks is still being stored (its stored chunks are queued
+    # already): the job cannot finish, nor fail for its error rate, before the last one.
+    uploading = models.BooleanField(default=False)
     rows_done = models.PositiveIntegerField(default=0)
     rows_failed = models.PositiveIntegerField(default=0)
     chunks_total = models.PositiveIntegerField(default=0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from core.objects import Objects
 from core.write_behind import insert_rows
-from hotcrm_ai.errors import Conflict, InvalidInput
+from hotcrm_ai.errors import ApplicationError, Conflict, InvalidInput
 from jobs import inputs, outcomes
 from jobs.models import ACTIVE_STATUSES, InputFormat, Job, JobChunk, JobKind, JobRowError, JobStatus
 from jobs.recording import logs_bulk_insert
@@ -46,21 +47,19 @@ def _limits() -> dict:
 def job_create(*, model_id: str, upload: IO[bytes], file_name: str, size: int, created_by: str,
                id_column: str = "", object_type: str = "", max_error_rate: float = 5.0,
                use_cache: bool = False) -> Job:
-    """Check the file against the model, store it as chunks, queue the chunks. Everything is
-    checked before anything is queued: a refused file leaves nothing behind."""
+    """Check the file against the model, store it as chunks, queue the chunks (as they are
+    stored: see _store_and_queue). The size, the model and the header are checked before
+    anything is stored or queued: a file refused for them leaves nothing behind."""
     _check_size(size)
     requested = resolve_model(model_id)
     fmt, first, records, header = _upload_open(upload, file_name)
     _check_header(requested, header, id_column)
-    with transaction.atomic():
-        job = Job.objects.create(
-            model_id=requested.pk, input_format=fmt, file_name=file_name[:255],
-            columns=[] if header.first_is_data else header.columns, id_column=id_column,
-            object_type=object_type, max_error_rate=max_error_rate, use_cache=use_cache, created_by=created_by,
-        )
-        chunk_ids = _store_chunks(job, ([first] if header.first_is_data else []), records)
-    transaction.on_commit(lambda: chunks_dispatch(chunk_ids))
-    return job
+    job = Job(
+        model_id=requested.pk, input_format=fmt, file_name=file_name[:255],
+        columns=[] if header.first_is_data else header.columns, id_column=id_column,
+        object_type=object_type, max_error_rate=max_error_rate, use_cache=use_cache, created_by=created_by,
+    )
+    return _store_and_queue(job, ([first] if header.first_is_data else []), records)
 
 
 def _check_size(size: int) -> None:
@@ -69,15 +68,17 @@ def _check_size(size: int) -> None:
         raise inputs.TooLarge(f"The file is {size} bytes; the limit is {max_bytes}.")
 
 
-def _upload_open(upload: IO[bytes], file_name: str) -> tuple[str, bytes, Iterator[bytes], inputs.Header]:
-    """The upload's format, its first record, the records after it and its header (scoring
-    and outcomes files alike); an empty file is a 400."""
+def _upload_open(upload: IO[bytes], file_name: str) -> tuple[str, bytes, Iterator[list[bytes]], inputs.Header]:
+    """The upload's format, its first record, the records after it (in blocks) and its
+    header (scoring and outcomes files alike); an empty file is a 400."""
     stream = inputs.open_input(upload, max_bytes=_limits()["JOB_MAX_INPUT_BYTES"])
-    fmt, records = inputs.open_records(stream, file_name)
-    first = next(records, None)
-    if first is None:
-        raise InvalidInput("The file is empty.", code="empty_file")
-    return fmt, first, records, inputs.read_header(first, fmt)
+    fmt, blocks = inputs.open_records(stream, file_name)
+    block: list[bytes] | None = []
+    while not block:
+        block = next(blocks, None)
+        if block is None:
+            raise InvalidInput("The file is empty.", code="empty_file")
+    return fmt, block[0], itertools.chain([block[1:]], blocks), inputs.read_header(block[0], fmt)
 
 
 def outcome_job_create(*, upload: IO[bytes], file_name: str, size: int, created_by: str,
@@ -90,18 +91,15 @@ def outcome_job_create(*, upload: IO[bytes], file_name: str, size: int, created_
         where = "header" if not header.first_is_data else "first line"
         raise InvalidInput(f"The file's {where} lacks the column(s) {', '.join(missing)}.", code="missing_column",
                            extra={"columns": missing})
-    with transaction.atomic():
-        # id_column: the rows name their objects there (erasure finds them, core/objects.py),
-        # each with its own type (the job's type is empty: any).
-        job = Job.objects.create(
-            kind=JobKind.OUTCOMES, model_id="", input_format=fmt, file_name=file_name[:255],
-            columns=[] if header.first_is_data else header.columns, id_column="objectId", object_type="",
-            max_error_rate=max_error_rate, created_by=created_by,
-        )
-        size_rows = min(_limits()["JOB_CHUNK_ROWS"], _limits()["BATCH_LIMIT"])
-        chunk_ids = _store_chunks(job, ([first] if header.first_is_data else []), records, size=size_rows)
-    transaction.on_commit(lambda: chunks_dispatch(chunk_ids))
-    return job
+    # id_column: the rows name their objects there (erasure finds them, core/objects.py),
+    # each with its own type (the job's type is empty: any).
+    job = Job(
+        kind=JobKind.OUTCOMES, model_id="", input_format=fmt, file_name=file_name[:255],
+        columns=[] if header.first_is_data else header.columns, id_column="objectId", object_type="",
+        max_error_rate=max_error_rate, created_by=created_by,
+    )
+    size_rows = min(_limits()["JOB_CHUNK_ROWS"], _limits()["BATCH_LIMIT"])
+    return _store_and_queue(job, ([first] if header.first_is_data else []), records, size=size_rows)
 
 
 def _check_header(model: MLModel, header: inputs.Header, id_column: str) -> None:
@@ -115,34 +113,85 @@ def _check_header(model: MLModel, header: inputs.Header, id_column: str) -> None
         raise InvalidInput(f"The file has no column '{id_column[:100]}' (idColumn).", code="missing_id_column")
 
 
-def _store_chunks(job: Job, head: list[bytes], records, *, size: int | None = None) -> list[int]:
-    size, max_rows = size or _limits()["JOB_CHUNK_ROWS"], _limits()["JOB_MAX_ROWS"]
-    chunk_ids: list[int] = []
-    pending = list(head)
-    total = 0
-
-    def flush() -> None:
-        nonlocal pending
-        chunk = JobChunk.objects.create(job=job, index=len(chunk_ids), first_row=total - len(pending) + 1,
-                                        row_count=len(pending), input=b"\n".join(pending))
-        chunk_ids.append(chunk.pk)
-        pending = []
-
-    total = len(pending)
-    for record in records:
-        pending.append(record)
-        total += 1
+def _chunk_records(head: list[bytes], blocks: Iterator[list[bytes]], size: int) -> Iterator[list[bytes]]:
+    """The records in chunks of `size`, taken a block at a time; more than JOB_MAX_ROWS of
+    them is a 413, a file with a header and no rows a 400 (both raised where the reading
+    gets to them)."""
+    max_rows = _limits()["JOB_MAX_ROWS"]
+    pending, total = list(head), len(head)
+    for block in blocks:
+        total += len(block)
         if total > max_rows:
             raise inputs.TooLarge(f"The file holds more than {max_rows} rows.")
-        if len(pending) >= size:
-            flush()
+        pending += block
+        start = 0
+        while len(pending) - start >= size:
+            yield pending[start:start + size]
+            start += size
+        pending = pending[start:]
     if pending:
-        flush()
+        yield pending
     if not total:
         raise InvalidInput("The file has a header but no rows.", code="empty_file")
-    Job.objects.filter(pk=job.pk).update(rows_total=total, chunks_total=len(chunk_ids))
-    job.rows_total, job.chunks_total = total, len(chunk_ids)
-    return chunk_ids
+
+
+def _store_and_queue(job: Job, head: list[bytes], records: Iterator[list[bytes]], *,
+                     size: int | None = None) -> Job:
+    """Store the records as chunks and queue them. A file of one chunk is stored whole, in
+    one transaction, before its chunk is queued. A longer one is queued chunk by chunk as it
+    is stored, so the workers score while the upload goes on (storing 1,000,000 rows took
+    3 s that no worker used): the job is `uploading` until the last chunk is stored and
+    cannot finish before; a file that breaks off or passes a limit on the way (a 400 or 413
+    like any refused file) leaves its job failed, saying so, with no input kept."""
+    chunks = _chunk_records(head, records, size or _limits()["JOB_CHUNK_ROWS"])
+    first = next(chunks)  # a file without rows raises here
+    second = next(chunks, None)
+    if second is None:
+        with transaction.atomic():
+            job.rows_total, job.chunks_total = len(first), 1
+            job.save(force_insert=True)
+            chunk = JobChunk.objects.create(job=job, index=0, first_row=1, row_count=len(first),
+                                            input=b"\n".join(first))
+        transaction.on_commit(lambda: chunks_dispatch([chunk.pk]))
+        return job
+    job.uploading = True
+    job.save(force_insert=True)
+    try:
+        for part in itertools.chain([first, second], chunks):
+            if not _chunk_store(job, part):
+                break  # cancelled or failed meanwhile: nothing more is stored
+    except BaseException as exc:
+        reason = exc.message if isinstance(exc, ApplicationError) else type(exc).__name__
+        try:
+            job_fail(job_id=job.pk, error=f"The upload stopped after {job.rows_total} rows: {reason}")
+        except Exception:  # the database is gone too: the watchdog fails the job once it is quiet
+            logger.exception("Job %s: could not mark its broken upload", job.pk)
+        raise
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(uploading=False)
+        if Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).exists():
+            _job_settle(job.pk, timezone.now())  # its chunks may all be done already
+        else:
+            _inputs_drop(job.pk)  # cancelled while uploading: chunks stored since keep nothing
+    job.refresh_from_db()
+    return job
+
+
+def _chunk_store(job: Job, records: list[bytes]) -> bool:
+    """One chunk stored, counted in its job (so that rows done never pass rows stored) and
+    queued; False when the job is no longer active."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
+            rows_total=F("rows_total") + len(records), chunks_total=F("chunks_total") + 1, progressed_at=now,
+        ):
+            return False
+        chunk = JobChunk.objects.create(job=job, index=job.chunks_total, first_row=job.rows_total + 1,
+                                        row_count=len(records), input=b"\n".join(records))
+    job.rows_total += len(records)
+    job.chunks_total += 1
+    transaction.on_commit(lambda: chunks_dispatch([chunk.pk]))
+    return True
 
 
 def chunks_dispatch(chunk_ids: list[int]) -> None:
@@ -332,6 +381,8 @@ def _job_settle(job_id, now) -> None:
     """Inside the chunk's transaction: fail the job once too many rows failed, finish it
     once every chunk is done."""
     job = Job.objects.get(pk=job_id)
+    if job.uploading:
+        return  # its rows are not all stored: neither the error rate nor the end is known
     if job.error_rate_exceeded():
         Job.objects.filter(pk=job_id).update(
             status=JobStatus.FAILED, finished_at=now,
@@ -435,12 +486,19 @@ def _record_names(job: Job, record: bytes, ids: set[str]) -> bool:
 
 def jobs_requeue_stalled() -> int:
     """Queue again the chunks whose tasks were lost. A started chunk whose heartbeat stopped
-    for JOB_HEARTBEAT_TIMEOUT lost its worker (killed mid-chunk, on a broker without
-    redelivery); every unfinished chunk of a job quiet for JOB_STALL_SECONDS lost its queued
-    tasks (a broker restarted without persistence). A chunk queued twice is scored once.
-    Returns how many chunks were queued."""
+    for JOB_HEARTBEAT_TIMEOUT lost its worker (killed mid-chunk; sooner than Redis's
+    visibility timeout redelivers it); every unfinished chunk of a job quiet for
+    JOB_STALL_SECONDS lost its queued tasks with the broker itself (a Redis restarted without
+    persistence), or its acknowledged work with a PostgreSQL crash (commits without WAL flush):
+    the last resort, since both brokers redeliver what a dead worker had taken.
+    A chunk queued twice is scored once. Returns how many chunks were queued."""
     queued = _requeue_dead_chunks()
     cutoff = timezone.now() - timedelta(seconds=_limits()["JOB_STALL_SECONDS"])
+    # Every stored chunk moves a job on while it uploads: quiet that long, its upload died
+    # with its web worker, and the rest of the file will never come.
+    for job_id in Job.objects.filter(status__in=ACTIVE_STATUSES, uploading=True,
+                                     progressed_at__lt=cutoff).values_list("pk", flat=True):
+        job_fail(job_id=job_id, error="The upload stopped before the whole file was stored.")
     for job_id in Job.objects.filter(status__in=ACTIVE_STATUSES, progressed_at__lt=cutoff).values_list("pk", flat=True):
         if not Job.objects.filter(pk=job_id, progressed_at__lt=cutoff).update(progressed_at=timezone.now()):
             continue  # another check took it

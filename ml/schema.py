@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 SCALAR_TYPES = {"integer", "number", "boolean", "category"}
 TYPES = SCALAR_TYPES | {"string", "text", "number_list", "string_list", "object"}
 MAX_STRING_LENGTH = 10_000
@@ -304,3 +306,92 @@ def example_row(schema: dict[str, Any] | None) -> dict[str, Any]:
         elif kind == "object":
             row[spec["name"]] = {}
     return row
+
+
+# --- a whole batch at once -------------------------------------------------------------------
+
+_COLUMN_TYPES: dict[str, set[type]] = {
+    "integer": {int, float}, "number": {int, float}, "boolean": {bool}, "category": {str},
+    "string": {str}, "text": {str},
+}
+
+
+def clean_columns(specs: list[FeatureSpec], rows: list[Any]) -> dict[str, list[Any]] | None:
+    """Every row's cleaned features, one list per feature in schema order, when every row is
+    valid: what `validate_features` returns for each row, checked a column at a time (numpy
+    for numbers). None when some row may be wrong (or holds a value this path does not
+    prove); the caller then validates row by row, so an error is worded, coded and placed
+    exactly as `validate_features` words it for the first bad row."""
+    known = specs.names if isinstance(specs, Schema) else frozenset(spec.name for spec in specs)
+    if len(known) > MAX_FEATURES or not all(type(row) is dict and row.keys() <= known for row in rows):
+        return None
+    columns: dict[str, list[Any]] = {}
+    for spec in specs:
+        values = [row.get(spec.name) for row in rows]
+        absent = [i for i, v in enumerate(values) if v is None] if None in values else []
+        if absent and spec.required:
+            return None
+        present = [v for v in values if v is not None] if absent else values
+        cleaned = _clean_column(spec, present)
+        if cleaned is None:
+            return None
+        if absent:  # an optional feature left out (or null) takes its default, uncleaned
+            filled = iter(cleaned)
+            gap = set(absent)
+            cleaned = [spec.default if i in gap else next(filled) for i in range(len(rows))]
+        columns[spec.name] = cleaned
+    return columns
+
+
+def _clean_column(spec: FeatureSpec, values: list[Any]) -> list[Any] | None:
+    """`clean_value` over a column whose values are all given, or None when one may fail."""
+    if not values:
+        return values
+    types = set(map(type, values))
+    allowed = _COLUMN_TYPES.get(spec.type)
+    if allowed is None:  # lists and objects: their own checks, value by value
+        try:
+            return [clean_value(spec, v) for v in values]
+        except FeatureError:
+            return None
+    if not types <= allowed:  # bool is not a number here (type(True) is bool, not int)
+        return None
+    if spec.type in ("integer", "number"):
+        return _clean_numbers(spec, values, has_float=float in types)
+    if spec.type == "boolean":
+        return values
+    if max(map(len, values)) > spec.max_length:
+        return None
+    if spec.type != "category":
+        return values
+    lookup = {}
+    for value in set(values):
+        category = spec.category_lookup.get(value.strip().lower(), spec.other_category)
+        if category is None:
+            return None
+        lookup[value] = category
+    return list(map(lookup.__getitem__, values))
+
+
+def _clean_numbers(spec: FeatureSpec, values: list[Any], *, has_float: bool) -> list[Any] | None:
+    try:
+        numbers = np.array(values, dtype=np.float64)
+    except OverflowError:  # an int too large for a float: the row's own error says so
+        return None
+    if not np.isfinite(numbers).all():
+        return None
+    low, high = numbers.min(), numbers.max()
+    if (spec.minimum is not None and low < spec.minimum) or (spec.maximum is not None and high > spec.maximum):
+        return None
+    if spec.type == "number":
+        cleaned: list[Any] = numbers.tolist()
+        return cleaned
+    # An integer: whole numbers within ±(2^53-1), where a float holds every integer exactly
+    # (so the float comparisons above are the exact ones), integral floats turned into ints.
+    if max(abs(low), abs(high)) > MAX_SAFE_INTEGER:
+        return None
+    if has_float:
+        if (numbers != np.floor(numbers)).any():
+            return None
+        return [int(v) if type(v) is float else v for v in values]
+    return values

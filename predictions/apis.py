@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from apiauth.permissions import IsStaff
 from core.shapes import body_of, serializer_of
 from hotcrm_ai.errors import ApplicationError, invalid_input_of
+from hotcrm_ai.limits import FastJSONParser
 from hotcrm_ai.renderers import FastJSONRenderer
 from predictions import feedback, outcomes, services
 from predictions.ab.report import ab_test_report
@@ -58,7 +59,8 @@ class PredictionApi(APIView):
 
 class BatchPredictionApi(APIView):
     error_statuses = (404, 409, 422, 502, 504)
-    renderer_classes = [FastJSONRenderer]  # a 1,000-row body: orjson, not json.dumps
+    parser_classes = [FastJSONParser]  # a 1,000-row body: orjson, not json.loads
+    renderer_classes = [FastJSONRenderer]  # and orjson, not json.dumps
 
     @extend_schema(request=BatchRequestSerializer, responses=serializer_of(BatchResponse))
     def post(self, request: Request) -> Response:
@@ -67,11 +69,10 @@ class BatchPredictionApi(APIView):
             body = BatchRequestSerializer(data=request.data)
             body.is_valid(raise_exception=True)
             data = body.validated_data
-        results = services.predict_batch(
+        return Response(services.predict_batch(
             model_id=data["modelId"], rows=data["features"], use_cache=data["useCache"],
             contexts=data.get("contexts"),
-        )
-        return Response(body_of(results))
+        ))
 
 
 class PredictionFeedbackApi(APIView):

@@ -7,7 +7,7 @@ from typing import Any
 
 from core.validation import non_finite_number, storable_text_error
 from hotcrm_ai.errors import InvalidInput
-from ml.schema import MAX_FEATURES, FeatureError, FeatureSpec, parse_schema, validate_features
+from ml.schema import MAX_FEATURES, FeatureError, FeatureSpec, clean_columns, parse_schema, validate_features
 from registry.models import MLModel
 
 
@@ -21,6 +21,18 @@ def validate(model: MLModel, features: Any, *, row: int | None = None) -> dict[s
         if row is not None:
             extra["row"] = row
         raise InvalidInput(where + exc.message, code=exc.code, extra=extra) from None
+
+
+def validate_columns(model: MLModel, rows: list[Any]) -> list[dict[str, Any]] | None:
+    """`validate` for many rows of one model, a column at a time: the cleaned rows when every
+    row is valid, None when one may not be (or the model has no schema); the caller then
+    validates each row, so that an error is exactly the one `validate` raises."""
+    specs = feature_specs(model)
+    columns = clean_columns(specs, rows) if specs else None
+    if columns is None:
+        return None
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def schemaless_features(features: Any) -> dict[str, Any]:

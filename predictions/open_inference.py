@@ -15,7 +15,6 @@ from typing import Any
 from hotcrm_ai.errors import InvalidInput
 from predictions import services
 from predictions.providers.v2 import DATATYPES
-from predictions.serializers import PredictionResponse
 from registry.models import MLModel
 
 JSON_TYPES = {"number_list", "string_list", "object"}
@@ -37,7 +36,7 @@ def metadata(model: MLModel) -> dict[str, Any]:
 
 def infer(model: MLModel, body: Any) -> dict[str, Any]:
     rows = request_rows(model, body)
-    results = services.predict_batch(model_id=model.pk, rows=rows, use_cache=True).results
+    results = services.predict_batch(model_id=model.pk, rows=rows, use_cache=True)["results"]
     wanted = _wanted_outputs(body)
     outputs = [o for o in response_outputs(results) if wanted is None or o["name"] in wanted]
     answer = {"model_name": model.pk, "model_version": model.version, "outputs": outputs}
@@ -119,19 +118,20 @@ def _json_value(name: str, text: str) -> Any:
                            extra={"feature": name}) from None
 
 
-def response_outputs(results: list[PredictionResponse]) -> list[dict[str, Any]]:
+def response_outputs(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One tensor per field of the predictions (numbers FP64, flags BOOL, text BYTES, anything
-    nested as JSON text), then confidence, the answering model and the prediction id."""
+    nested as JSON text), then confidence, the answering model and the prediction id.
+    `results` are PredictionResponse bodies."""
     n = len(results)
-    values = [r.prediction if isinstance(r.prediction, dict) else {"prediction": r.prediction}
+    values = [r["prediction"] if isinstance(r["prediction"], dict) else {"prediction": r["prediction"]}
               for r in results]
     names: dict[str, None] = {}
     for value in values:
         names.update(dict.fromkeys(value))
     outputs = [_tensor(name, [v.get(name) for v in values], n) for name in names]
-    outputs.append(_tensor("confidence", [r.confidence for r in results], n))
-    outputs.append(_tensor("model_id", [r.modelId for r in results], n))
-    outputs.append(_tensor("prediction_id", [r.metadata.predictionId for r in results], n))
+    outputs.append(_tensor("confidence", [r["confidence"] for r in results], n))
+    outputs.append(_tensor("model_id", [r["modelId"] for r in results], n))
+    outputs.append(_tensor("prediction_id", [r["metadata"]["predictionId"] for r in results], n))
     return outputs
 
 

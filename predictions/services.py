@@ -11,8 +11,10 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, cast
 
 from django.utils import timezone
@@ -20,15 +22,26 @@ from django.utils import timezone
 from core.after_response import after_response
 from core.cache import CachedAnswer, Entry, entry_key, shared_cache
 from core.metrics import MetricRecord, metrics_record
+from core.shapes import body_of
 from hotcrm_ai.errors import ApplicationError, Conflict, InvalidInput, ProviderFailed
-from ml.base import Prediction
+from ml.base import Prediction, PredictionColumns
 from predictions.ab.routing import Route, choose_arm, route_rows
 from predictions.ab.shadow import shadow_run
-from predictions.features import validate
+from predictions.features import validate, validate_columns
 from predictions.ids import new_prediction_id, new_prediction_ids
 from predictions.providers import provider_for
-from predictions.recording import LogRow, context_columns, log_label, prediction_logs_record, request_metrics
-from predictions.serializers import Arm, BatchResponse, ConfidenceSource, PredictionMetadata, PredictionResponse, batch_items
+from predictions.recording import (
+    PER_ROW_COLUMNS,
+    LogColumns,
+    LogRow,
+    context_columns,
+    json_texts,
+    log_label,
+    prediction_logs_record,
+    prediction_logs_record_columns,
+    request_metrics,
+)
+from predictions.serializers import Arm, ConfidenceSource, PredictionMetadata, PredictionResponse, batch_items
 from registry.models import MLModel
 from registry.selectors import model_get
 
@@ -75,25 +88,28 @@ def predict(
 
 def predict_batch(
     *, model_id: str, rows: Any, use_cache: bool = True, contexts: list[dict[str, Any]] | None = None,
-) -> BatchResponse:
-    """As `predict` for many rows; with `contexts`, each row is routed and logged with its own."""
+) -> dict[str, Any]:
+    """As `predict` for many rows, a column at a time: the rows one route answers form a lot,
+    validated, answered, recorded and written as a whole. With `contexts`, each row is routed
+    and logged with its own. Returns the BatchResponse body; each row's answer equals what
+    `predict` answers for it (tests/predictions/test_batch_columns.py)."""
     started = time.perf_counter()
     requested = resolve_model(model_id)
     rows = _batch_rows(rows)
     row_contexts = _batch_contexts(contexts, len(rows))
     routes = route_rows(requested, row_contexts)
+    lots = validate_lots(route_lots(routes), rows)
     ids = new_prediction_ids(len(rows))
-    answers = [
-        Answer(route, validate(route.model, features, row=index), prediction_id=ids[index], context=context)
-        for index, (features, route, context) in enumerate(zip(rows, routes, row_contexts, strict=True))
-    ]
-    cache_lookup(answers, use_cache)
-    invoke_provider(answers, started, on_failure=answer_by_fallback)
+    lots = cache_lookup_lots(lots, use_cache)
+    invoke_provider_lots(lots, ids, started)
     elapsed = _ms(started)
-    cache_store(answers, use_cache)
-    record(requested, answers, elapsed)
-    after_response(lambda: shadow_run(requested, answers, rows))
-    return BatchResponse(results=responses(requested, answers, elapsed))
+    cache_store_lots(lots)
+    record_lots(requested, lots, ids, row_contexts, elapsed)
+    if any(route.shadow is not None for route in routes):
+        shadowed = [Answer(route, {}, prediction_id=pid, context=context)
+                    for route, pid, context in zip(routes, ids, row_contexts, strict=True)]
+        after_response(lambda: shadow_run(requested, shadowed, rows))
+    return {"results": batch_results(requested, lots, ids, elapsed)}
 
 
 # --- steps ------------------------------------------------------------------------------
@@ -271,6 +287,197 @@ def responses(requested: MLModel, answers: list[Answer], elapsed: float) -> list
             modelVersion=model.version, processingTime=processing, cached=a.cached, metadata=metadata,
         ))
     return out
+
+
+# --- batch steps: the same steps over lots of rows --------------------------------------
+
+@dataclass
+class Lot:
+    """Rows of a batch answered alike: by one model on one arm, from the cache or not."""
+
+    route: Route
+    at: list[int]  # the rows' positions in the batch, ascending
+    features: list[dict[str, Any]] = field(default_factory=list)  # cleaned, one per row
+    cached: bool = False
+    cache_keys: list[str] = field(default_factory=list)
+    answers: PredictionColumns | None = None
+    fallback_from: str = ""
+    fallback_reason: str = ""
+
+
+def route_lots(routes: list[Route]) -> list[Lot]:
+    """The rows grouped by the model and arm their route drew, in order of first row."""
+    first = routes[0]
+    if all(route is first for route in routes):  # no A/B test: route_rows chose once
+        return [Lot(first, list(range(len(routes))))]
+    lots: dict[tuple[str, str | None], Lot] = {}
+    for i, route in enumerate(routes):
+        lots.setdefault((route.model.pk, route.arm), Lot(route, [])).at.append(i)
+    return list(lots.values())
+
+
+def validate_lots(lots: list[Lot], rows: list[Any]) -> list[Lot]:
+    """Each lot's rows checked against its model a column at a time. When a lot cannot be
+    proven valid so, its rows are validated one by one in batch order, so the error raised is
+    the first bad row's, worded as `validate` words it."""
+    unproven = []
+    for lot in lots:
+        part = rows if len(lot.at) == len(rows) else [rows[i] for i in lot.at]
+        cleaned = validate_columns(lot.route.model, part)
+        if cleaned is None:
+            unproven.append(lot)
+        else:
+            lot.features = cleaned
+    if unproven:
+        model_of = {i: lot.route.model for lot in unproven for i in lot.at}
+        checked = {i: validate(model_of[i], rows[i], row=i) for i in sorted(model_of)}
+        for lot in unproven:
+            lot.features = [checked[i] for i in lot.at]
+    return lots
+
+
+def cache_lookup_lots(lots: list[Lot], use_cache: bool) -> list[Lot]:
+    """As `cache_lookup`, all rows in one round trip; a lot's cached rows become a lot of
+    their own. Without the cache (`useCache: false`, a TTL of 0) no row has a key."""
+    wanted = [lot for lot in lots if use_cache and lot.route.model.cache_ttl > 0]
+    if not wanted:
+        return lots
+    for lot in wanted:
+        lot.cache_keys = [cache_key(lot.route.model, features) for features in lot.features]
+    found = iter(shared_cache().lookup([key for lot in wanted for key in lot.cache_keys]))
+    out = []
+    for lot in lots:
+        if not lot.cache_keys:
+            out.append(lot)
+            continue
+        hits = [next(found) for _ in lot.at]
+        taken = [(i, hit) for i, hit in enumerate(hits) if hit is not None]
+        if taken:
+            out.append(Lot(lot.route, [lot.at[i] for i, _ in taken], [lot.features[i] for i, _ in taken],
+                           cached=True, answers=PredictionColumns([hit.prediction for _, hit in taken],
+                                                                  [hit.confidence for _, hit in taken],
+                                                                  [hit.confidence_source for _, hit in taken])))
+            missed = [i for i, hit in enumerate(hits) if hit is None]
+            lot.at, lot.features = [lot.at[i] for i in missed], [lot.features[i] for i in missed]
+            lot.cache_keys = [lot.cache_keys[i] for i in missed]
+        if lot.at:
+            out.append(lot)
+    return out
+
+
+def invoke_provider_lots(lots: list[Lot], ids: list[str], started: float) -> None:
+    """Each lot not answered by the cache goes to its model in one call; a failure is
+    recorded and answered by the model's fallback as `invoke_provider` does."""
+    for lot in lots:
+        if lot.answers is not None:
+            continue
+        model = lot.route.model
+        try:
+            lot.answers = provider_for(model).predict_columns(model, lot.features)
+        except Exception as exc:
+            group = [Answer(lot.route, features, prediction_id=ids[i])
+                     for i, features in zip(lot.at, lot.features, strict=True)]
+            provider_failed(model, group, exc, started, on_failure=answer_by_fallback)
+            lot.route, lot.features = group[0].route, [a.features for a in group]
+            lot.answers = PredictionColumns.of([a.result for a in group])
+            lot.fallback_from, lot.fallback_reason = group[0].fallback_from, group[0].fallback_reason
+            lot.cache_keys = []  # never cached as the failed model's answer
+
+
+def cache_store_lots(lots: list[Lot]) -> None:
+    """As `cache_store`: the rows the model answered, each with its model's TTL."""
+    entries = []
+    for lot in lots:
+        if lot.cached or not lot.cache_keys or lot.answers is None:
+            continue
+        ttl, answers = lot.route.model.cache_ttl, lot.answers
+        entries += [Entry(key, CachedAnswer(value, confidence, source), ttl) for key, value, confidence, source
+                    in zip(lot.cache_keys, answers.values, answers.confidences, answers.sources, strict=True)]
+    if entries:
+        shared_cache().store(entries)
+
+
+def record_lots(requested: MLModel, lots: list[Lot], ids: list[str], contexts: list[dict[str, Any] | None],
+                elapsed: float) -> None:
+    """As `record`, as columns: a log row per row, with its own context, in batch order
+    (predictions.recording writes them with COPY), and the request's metrics."""
+    now = timezone.now()
+    at = [i for lot in lots for i in lot.at]
+    values = [v for lot in lots for v in _answered(lot).values]
+    logs = LogColumns(
+        ids=[ids[i] for i in at],
+        model_ids=[m for lot in lots for m in repeat(lot.route.model.pk, len(lot.at))],
+        versions=[v for lot in lots for v in repeat(lot.route.model.version, len(lot.at))],
+        arms=[a for lot in lots for a in repeat(lot.route.arm or "", len(lot.at))],
+        providers=[p for lot in lots for p in repeat(lot.route.model.provider, len(lot.at))],
+        features=json_texts([f for lot in lots for f in lot.features]), predictions=json_texts(values),
+        labels=list(map(log_label, values)), confidences=[c for lot in lots for c in _answered(lot).confidences],
+        cached=[c for lot in lots for c in repeat(lot.cached, len(lot.at))], shadow=[False] * len(at),
+        requested_model_id=requested.pk, created_at=now,
+    )
+    if any(context is not None for context in contexts):
+        columns = [context_columns(contexts[i]) for i in at]
+        logs.user_ids, logs.object_types, logs.object_ids = (list(c) for c in zip(*columns, strict=True))
+    else:
+        logs.object_types = logs.object_ids = [""] * len(at)
+    if len(lots) > 1:  # in batch order, as the rows came
+        order = sorted(range(len(at)), key=at.__getitem__)
+        for name in PER_ROW_COLUMNS:
+            column = getattr(logs, name)
+            setattr(logs, name, [column[j] for j in order])
+        if logs.user_ids is not None:
+            logs.user_ids = [logs.user_ids[j] for j in order]
+    try:
+        prediction_logs_record_columns(logs)
+    except Exception:
+        logger.exception("Could not log %d prediction(s)", len(at))
+    metrics_record(request_metrics(
+        _answered_rows(lots), latency_ms=elapsed, timestamp=now,
+        timed_already={(lot.fallback_from, lot.route.arm or "") for lot in lots if lot.fallback_from},
+    ))
+
+
+def _answered(lot: Lot) -> PredictionColumns:
+    """The lot's answers (set once the provider step has run)."""
+    assert lot.answers is not None
+    return lot.answers
+
+
+def _answered_rows(lots: list[Lot]) -> Iterable[tuple[MLModel, str, bool, float | None]]:
+    """(model, arm, cached, confidence) of every row in batch order, as `record` reads them."""
+    if len(lots) == 1:
+        lot = lots[0]
+        return zip(repeat(lot.route.model), repeat(lot.route.arm or ""), repeat(lot.cached),
+                   _answered(lot).confidences)
+    rows = [(lot.at[j], lot.route.model, lot.route.arm or "", lot.cached, confidence)
+            for lot in lots for j, confidence in enumerate(_answered(lot).confidences)]
+    rows.sort(key=itemgetter(0))
+    return (row[1:] for row in rows)
+
+
+def batch_results(requested: MLModel, lots: list[Lot], ids: list[str], elapsed: float) -> list[dict[str, Any]]:
+    """The body of each row, in batch order. Each lot's rows share everything but their
+    prediction, confidence and id, so one body built from the shapes (`response`) is the
+    template its rows copy: the same keys in the same order, a dict copy a row."""
+    results: list[dict[str, Any]] = [{}] * len(ids)
+    for lot in lots:
+        model, answers = lot.route.model, _answered(lot)
+        metadata = PredictionMetadata(
+            predictionId="", requestedModelId=requested.pk, abTestArm=cast("Arm | None", lot.route.arm),
+            provider=model.provider, confidenceSource=None,
+        )
+        if lot.fallback_from:
+            metadata.fallbackFrom, metadata.fallbackReason = lot.fallback_from, lot.fallback_reason
+        template = body_of(PredictionResponse(
+            prediction=None, confidence=None, modelId=model.pk, modelVersion=model.version,
+            processingTime=round(elapsed, 3), cached=lot.cached, metadata=metadata,
+        ))
+        meta = template["metadata"]
+        for i, value, confidence, source in zip(lot.at, answers.values, answers.confidences, answers.sources,
+                                                strict=True):
+            results[i] = {**template, "prediction": value, "confidence": confidence, "metadata": {
+                **meta, "predictionId": ids[i], "confidenceSource": None if confidence is None else source}}
+    return results
 
 
 # --- helpers ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.base import Prediction, TabularSpace
+from ml.base import Prediction, PredictionColumns, TabularSpace
 from ml.builtin.synthetic import INDUSTRIES
 from ml.builtin.tabular import (
     BinaryClassifier,
@@ -162,12 +162,12 @@ class LeadScorer(BinaryClassifier):
         return 100.0 * self.probability(matrix)
 
     def decide(self, outputs: np.ndarray) -> list[Prediction]:
+        return self.decide_columns(outputs).predictions()
+
+    def decide_columns(self, outputs: np.ndarray) -> PredictionColumns:
         scores = np.round(outputs, 2).tolist()
-        sure = confidence(outputs / 100.0).tolist()
-        return [
-            Prediction(value={"score": s, "class": lead_class(s)}, confidence=c)
-            for s, c in zip(scores, sure, strict=True)
-        ]
+        values = [{"score": s, "class": lead_class(s)} for s in scores]
+        return PredictionColumns(values, confidence(outputs / 100.0).tolist(), ["model"] * len(values))
 
 
 class LogisticLeadScorer(LeadScorer):

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ml.base import TabularPredictor, TabularSpace
+from ml.base import PredictionColumns, TabularPredictor, TabularSpace
 
 BACKGROUND_ROWS = 100
 REFERENCE_ROWS = 1_000
@@ -43,6 +43,9 @@ class BinaryClassifier(TabularPredictor):
 
     def probability(self, matrix: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def predict_columns(self, rows: list[dict[str, Any]]) -> PredictionColumns:
+        return self.decide_columns(self.output(self.encode(rows)))
 
 
 @dataclass

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ml import artifacts
-from ml.base import Prediction, Predictor
+from ml.base import Prediction, PredictionColumns, Predictor
 from predictions.providers.base import HealthResult, Provider
 from registry.crypto import artifact_key
 from registry.selectors import artifact_latest, artifact_latest_meta
@@ -57,6 +57,9 @@ class LocalProvider(Provider):
 
     def predict_batch(self, model: MLModel, rows: list[dict[str, Any]]) -> list[Prediction]:
         return self.predictor(model).predict_batch(rows)
+
+    def predict_columns(self, model: MLModel, rows: list[dict[str, Any]]) -> PredictionColumns:
+        return self.predictor(model).predict_columns(rows)
 
     def health_check(self, model: MLModel) -> HealthResult:
         started = time.perf_counter()

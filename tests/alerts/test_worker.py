@@ -76,6 +76,17 @@ class Scenario:
         self.procs.append(subprocess.Popen([CELERY, "-A", "hotcrm_ai", *args], cwd=ROOT, env=self.env,
                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
 
+    def workers_ready(self, count: int) -> bool:
+        """Do `count` workers answer a remote-control ping on the broker?"""
+        from celery import Celery
+
+        app = Celery(broker=self.env["CELERY_BROKER_URL"])  # as hotcrm_ai.settings configures it
+        app.conf.broker_transport_options = {"global_keyprefix": f"{self.env['CACHE_KEY_PREFIX']}:celery:"}
+        try:
+            return len(app.control.ping(timeout=1.0)) >= count
+        finally:
+            app.close()
+
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2500:]}" for p in self.tmp.glob("*.log"))
 
@@ -102,7 +113,10 @@ def test_two_beats_notify_once_and_a_hanging_or_failing_channel_never_holds_up_t
             scenario.start(f"worker{n}", "worker", "--concurrency", "2", "--without-mingle", "--without-gossip",
                            "--hostname", f"alerts{n}-{os.getpid()}@%h")
             scenario.start(f"beat{n}", "beat", "--schedule", str(tmp_path / f"beat{n}-schedule"))
-        wait_for(lambda: good.requests, 60, "no alert.firing arrived:\n" + scenario.logs())
+        # A worker's start-up (Django, the models) took 37-45 s at load 5-10 on two cores, and
+        # all four processes start at once: the alert's clock starts once both workers answer.
+        wait_for(lambda: scenario.workers_ready(2), 300, "the workers did not start:\n" + scenario.logs())
+        wait_for(lambda: good.requests, 90, "no alert.firing arrived:\n" + scenario.logs())
         first_hang = min((r.received for r in hanging.requests), default=None)
         # The healthy channel was not held up by the hanging one's attempt.
         assert first_hang is None or good.requests[0].received - first_hang < HANG / 2

@@ -84,13 +84,18 @@ def clock(monkeypatch):
 def provider_rows(monkeypatch):
     """Every batch of rows the local provider is really asked to run."""
     calls: list[list[dict]] = []
-    real = LocalProvider.predict_batch
 
-    def spy(self, model, rows):
-        calls.append(list(rows))
-        return real(self, model, rows)
+    def spy_on(method: str) -> None:
+        real = getattr(LocalProvider, method)
 
-    monkeypatch.setattr(LocalProvider, "predict_batch", spy)
+        def spy(self, model, rows):
+            calls.append(list(rows))
+            return real(self, model, rows)
+
+        monkeypatch.setattr(LocalProvider, method, spy)
+
+    spy_on("predict_batch")  # single predictions
+    spy_on("predict_columns")  # batches
     return calls
 
 
