@@ -10,15 +10,9 @@ from __future__ import annotations
 
 from django.db import router
 
-from jobs.scoring import LogColumns
 from predictions import recording
 from predictions.models import PredictionLog
 
 
-def logs_bulk_insert(logs: LogColumns | recording.LogColumns) -> None:
-    if not isinstance(logs, recording.LogColumns):  # jobs.scoring's own columns: the same lists
-        logs = recording.LogColumns(
-            **{name: getattr(logs, name) for name in recording.PER_ROW_COLUMNS},
-            requested_model_id=logs.requested_model_id, created_at=logs.created_at,
-        )
+def logs_bulk_insert(logs: recording.LogColumns) -> None:
     recording.logs_write([logs], using=router.db_for_write(PredictionLog))

@@ -21,7 +21,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -41,7 +40,7 @@ from predictions.ab.routing import Route, route_rows
 from predictions.features import feature_specs, schemaless_features
 from predictions.ids import new_prediction_ids, shadow_id
 from predictions.providers import provider_for
-from predictions.recording import log_label
+from predictions.recording import LogColumns, log_label
 from predictions.services import (
     Answer,
     answer_by_fallback,
@@ -75,36 +74,6 @@ class MetricGroup:
     rows: int = 0
     confidence_sum: float = 0.0
     confidence_rows: int = 0
-
-
-@dataclass
-class LogColumns:
-    """Prediction-log rows as columns (jobs.recording writes them in one COPY/executemany).
-    Per-row lists, except the values every row of the chunk shares."""
-
-    ids: list[str] = field(default_factory=list)
-    model_ids: list[str] = field(default_factory=list)
-    versions: list[str] = field(default_factory=list)
-    arms: list[str] = field(default_factory=list)
-    providers: list[str] = field(default_factory=list)
-    features: list[str] = field(default_factory=list)  # JSON text
-    predictions: list[str] = field(default_factory=list)  # JSON text
-    labels: list[str] = field(default_factory=list)
-    confidences: list[float | None] = field(default_factory=list)
-    cached: list[bool] = field(default_factory=list)
-    shadow: list[bool] = field(default_factory=list)
-    object_types: list[str] = field(default_factory=list)
-    object_ids: list[str] = field(default_factory=list)
-    requested_model_id: str = ""
-    created_at: datetime | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def extend(self, other: LogColumns) -> None:
-        for name in ("ids", "model_ids", "versions", "arms", "providers", "features", "predictions", "labels",
-                     "confidences", "cached", "shadow", "object_types", "object_ids"):
-            getattr(self, name).extend(getattr(other, name))
 
 
 @dataclass

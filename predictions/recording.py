@@ -80,6 +80,13 @@ class LogColumns:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def extend(self, other: LogColumns) -> None:
+        """Append `other`'s rows (the values every row shares stay this one's)."""
+        if self.user_ids is not None or other.user_ids is not None:
+            self.user_ids = (self.user_ids or [""] * len(self)) + (other.user_ids or [""] * len(other))
+        for name in PER_ROW_COLUMNS:
+            getattr(self, name).extend(getattr(other, name))
+
     def row(self, i: int) -> LogColumns:
         """Row `i` alone (a refused batch is retried row by row)."""
         return LogColumns(
