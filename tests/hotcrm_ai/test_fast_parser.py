@@ -15,6 +15,7 @@ from hotcrm_ai.errors import InvalidInput
 from hotcrm_ai.limits import FastJSONParser, JSONParser, has_long_integer, json_bytes_depth
 from monitoring.models import Metric
 from predictions.models import PredictionLog
+from tests.hotcrm_ai.test_input_properties import depth
 
 LEAD = {"company_size": 250, "industry": "Technology", "engagement_score": 85,
         "job_title": "VP of Sales", "budget": 120000}
@@ -41,14 +42,6 @@ def outcome(parser, raw: bytes):
         return "InvalidInput", exc.code, exc.message
     except ParseError as exc:
         return "ParseError", str(exc.detail)
-
-
-def depth(value) -> int:
-    if isinstance(value, dict):
-        return 1 + max(map(depth, value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max(map(depth, value), default=0)
-    return 0
 
 
 @settings(max_examples=400, deadline=None)
