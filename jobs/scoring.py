@@ -24,11 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 from django.utils import timezone
 
-from core.write_behind import json_text
 from hotcrm_ai.errors import ApplicationError
 from hotcrm_ai.limits import json_depth_exceeds
 from jobs import inputs
@@ -40,7 +38,7 @@ from predictions.ab.routing import Route, route_rows
 from predictions.features import feature_specs, schemaless_features
 from predictions.ids import new_prediction_ids, shadow_id
 from predictions.providers import provider_for
-from predictions.recording import LogColumns, log_label
+from predictions.recording import LogColumns, json_texts, log_label
 from predictions.services import (
     Answer,
     answer_by_fallback,
@@ -467,14 +465,6 @@ def _model_columns(models: list[MLModel], *names: str) -> list[list[Any]]:
     return [[getattr(m, name) for m in models] for name in names]
 
 
-def _json_texts(values: list[Any]) -> list[str]:
-    dumps = orjson.dumps
-    try:
-        return [dumps(v).decode() for v in values]
-    except TypeError:  # something orjson does not write (a key that is not a string): one by one
-        return [json_text(v) for v in values]
-
-
 def log_columns(job: Job, requested: MLModel, answered: Answered) -> LogColumns:
     n = len(answered.ids)
     values = [p.value for p in answered.predictions]
@@ -482,7 +472,7 @@ def log_columns(job: Job, requested: MLModel, answered: Answered) -> LogColumns:
     model_ids, versions, providers = _model_columns(answered.models, "pk", "version", "provider")
     return LogColumns(
         ids=answered.ids, model_ids=model_ids, versions=versions, arms=answered.arms, providers=providers,
-        features=_json_texts(answered.rows), predictions=_json_texts(values), labels=[log_label(v) for v in values],
+        features=json_texts(answered.rows), predictions=json_texts(values), labels=[log_label(v) for v in values],
         confidences=[p.confidence for p in answered.predictions], cached=answered.cached, shadow=[False] * n,
         object_types=[object_type if oid else "" for oid in answered.object_ids], object_ids=answered.object_ids,
         requested_model_id=requested.pk, created_at=timezone.now(),
@@ -537,7 +527,7 @@ def shadow_runs(job: Job, table: Table, groups: list[Group]) -> tuple[LogColumns
         logs.extend(LogColumns(
             ids=[shadow_id(g.ids[k]) for k in done], model_ids=[challenger.pk] * len(done),
             versions=[challenger.version] * len(done), arms=[AbArm.SHADOW.value] * len(done),
-            providers=[challenger.provider] * len(done), features=_json_texts(rows), predictions=_json_texts(values),
+            providers=[challenger.provider] * len(done), features=json_texts(rows), predictions=json_texts(values),
             labels=[log_label(v) for v in values], confidences=[r.confidence for r in results],
             cached=[False] * len(done), shadow=[True] * len(done),
             object_types=[job.object_type if oid else "" for oid in oids],
